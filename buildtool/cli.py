@@ -1,0 +1,101 @@
+"""The `buildtool` command line. Exit codes: 0 ok, 1 stale/failed operation, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import OperationError, UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+buildtool turns one declarative matrix (images.yaml) and its lock (images.lock)
+into pinned, committed Dockerfiles under generated/, one folder per node of the
+layer DAG (base -> system -> python -> mpi -> accelerator -> onnxruntime).
+
+exit codes: 0 ok, 1 stale output or a failed operation, 2 bad input (the error
+names file:line and the key)."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=Path("images.yaml"), help="the matrix (default: images.yaml)")
+    p.add_argument("--lock", type=Path, default=None, help="resolved pins (default: images.lock beside --config)")
+    p.add_argument("--site", type=Path, default=None, help="site overlay YAML (default: $BUILDTOOL_SITE, else none)")
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--group", default=None, help="a group from images.yaml, or 'all' (default: the default group)")
+    p.add_argument("--filter", action="append", default=[], metavar="AXIS=V[,V]",
+                   help="narrow the selection: os=, python=, mpi=, accelerator=, onnxruntime= or name=GLOB (repeatable)")
+
+
+def _format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output for people (table) or programs (json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="buildtool", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check images.yaml, the site overlay and the lock; render everything in memory")
+    _common(p)
+
+    p = sub.add_parser("list", help="list the images of a group (or the combinations the rules dropped)")
+    _common(p)
+    _selection(p)
+    _format(p)
+    p.add_argument("--why-excluded", action="store_true", help="list every dropped combination and the rule or exclude that dropped it")
+
+    p = sub.add_parser("generate", help="write generated/ and the README images table (atomic; no network)")
+    _common(p)
+    p.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
+    p.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose images section is refreshed (default: README.md)")
+
+    p = sub.add_parser("check", help="exit 1 with a diff when generated/ or the README table is stale")
+    _common(p)
+    p.add_argument("--out", type=Path, default=Path("generated"))
+    p.add_argument("--readme", type=Path, default=Path("README.md"))
+
+    p = sub.add_parser("docs", help="print the images table (Markdown)")
+    _common(p)
+
+    p = sub.add_parser("matrix", help="print the CI job matrix of one DAG level (JSON, for strategy.matrix)")
+    _common(p)
+    _selection(p)
+    p.add_argument("--level", type=int, default=None, help="DAG level (0 = system layers); omit to list the levels")
+
+    p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
+    _common(p)
+    p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")
+    p.add_argument("--jobs", type=int, default=4, help="parallel pip resolutions (default: 4)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from . import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except UserError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except OperationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def emit_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

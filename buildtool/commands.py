@@ -1,0 +1,137 @@
+"""One function per CLI command: load inputs, call the pure stages, print, write at the edge."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .cli import EXIT_FAILED, EXIT_OK, emit_json
+from .config import load_config
+from .errors import Location, UserError
+from .expand import select
+from .generate import Generated, generate
+from .lock import load_lock
+from .model import AXES, Config
+from .outputs import splice_readme
+from .writer import diff_trees, read_tree, write_file_atomically, write_tree_atomically
+
+
+def _inputs(args: argparse.Namespace):
+    config = load_config(args.config, args.site)
+    lock_path = args.lock or args.config.with_name("images.lock")
+    return config, load_lock(lock_path)
+
+
+def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[str, str] | None:
+    """(current, refreshed) README text, or None when there is no README to refresh."""
+    if not readme.exists():
+        return None
+    current = readme.read_text(encoding="utf-8")
+    refreshed = splice_readme(current, generated.table)
+    if refreshed is None:
+        raise UserError("README has no images section markers", where=Location(str(readme)), key="README images section",
+                        expected="the lines <!-- buildtool:images:begin ... --> and <!-- buildtool:images:end -->")
+    return current, refreshed
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    layers = len(g.rendered)
+    print(f"ok: {args.config}: {len(g.expansion.variants)} images, {layers} layer nodes over {len(config.bases)} bases, "
+          f"{len(g.expansion.dropped)} combinations dropped; site overlay: {config.site.source}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    if args.why_excluded:
+        rows = [{"combination": dict(d.combo), "reason": d.reason} for d in g.expansion.dropped]
+        if args.format == "json":
+            emit_json(rows)
+        else:
+            for d in g.expansion.dropped:
+                print(" ".join(f"{a}={v}" for a, v in d.combo) + f"\n    dropped by {d.reason}")
+            print(f"{len(rows)} combinations dropped")
+        return EXIT_OK
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    rows = []
+    for v in chosen:
+        nid = g.dag.variant_node[v.name]
+        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag,
+                     "groups": sorted(k for k, members in g.groups.items() if v.name in members)})
+    if args.format == "json":
+        emit_json(rows)
+        return EXIT_OK
+    cols = ["image", *AXES, "groups"]
+    table = [[r[c] if c != "groups" else ",".join(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(str(t[i])) for t in table)) if table else len(c) for i, c in enumerate(cols)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
+    for t in table:
+        print("  ".join(str(x).ljust(w) for x, w in zip(t, widths)))
+    print(f"{len(rows)} images (group {args.group or config.default_group})")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    readme = _readme_text(config, args.readme, g)
+    write_tree_atomically(args.out, g.tree)
+    if readme is not None and readme[0] != readme[1]:
+        write_file_atomically(args.readme, readme[1])
+    print(f"wrote {args.out}/: {len(g.rendered)} nodes, {len(g.expansion.variants)} images, {len(g.tree)} files"
+          + (f"; refreshed {args.readme}" if readme is not None else ""))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    problems = diff_trees(g.tree, read_tree(args.out), str(args.out))
+    readme = _readme_text(config, args.readme, g)
+    if readme is not None and readme[0] != readme[1]:
+        problems += [f"stale: {args.readme} images section"] + list(
+            __import__("difflib").unified_diff(readme[0].splitlines(), readme[1].splitlines(), f"{args.readme} (on disk)", f"{args.readme} (from images.yaml)", lineterm=""))
+    if problems:
+        print("\n".join(problems))
+        print(f"\nstale: {args.out}/ does not match images.yaml + images.lock; run `buildtool generate` (or `make generate`) and commit", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"ok: {args.out}/ and {args.readme} are up to date ({len(g.tree)} files)")
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    sys.stdout.write(generate(config, lock).table)
+    return EXIT_OK
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    wanted: set[str] = set()
+    for v in chosen:
+        wanted.update(n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base")
+    levels = [[nid for nid in ids if nid in wanted] for ids in g.dag.levels()]
+    levels = [ids for ids in levels if ids]
+    if args.level is None:
+        emit_json({"levels": len(levels), "nodes_per_level": [len(ids) for ids in levels]})
+        return EXIT_OK
+    if not 0 <= args.level < len(levels):
+        raise UserError(f"no DAG level {args.level}", where=Location("--level"), key="--level", expected=f"0..{len(levels) - 1}", found=args.level)
+    include = [{"node": nid, "tag": g.rendered[nid].tag, "parent_tag": g.rendered[nid].parent_ref,
+                "context": f"generated/nodes/{nid}", "base": g.dag.nodes[nid].base.key} for nid in levels[args.level]]
+    emit_json({"include": include})
+    return EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from .lock_resolve import resolve_lock
+
+    config = load_config(args.config, args.site)
+    lock_path = args.lock or args.config.with_name("images.lock")
+    return EXIT_OK if resolve_lock(config, lock_path, only=args.only, jobs=args.jobs) else EXIT_FAILED

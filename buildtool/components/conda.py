@@ -1,0 +1,50 @@
+"""Miniconda from its checksummed installer, with python and conda pinned against updates."""
+
+from __future__ import annotations
+
+from ..schema import List, Map, Sha256, Str, Url, Version
+from .base import Check, Flavor
+
+PREFIX = "/opt/conda"
+
+
+class CondaFlavor(Flavor):
+    name = "conda"
+    axis = "python"
+    fields = {
+        "installer": Map({"url": Url(), "sha256": Sha256()}, required=("url", "sha256"), what="the installer's url and sha256"),
+        "conda": Version(),
+        "python": Version(),
+        "channels": List(Str(), min_items=1, unique=True),
+        "prefix": Str(what="an absolute path"),
+    }
+    required = ("installer", "conda", "python", "channels")
+    template = "conda.Dockerfile.j2"
+
+    def apt_packages(self, component, base):
+        return ("curl",)
+
+    def facts(self, component, base, apt_pins):
+        prefix = component.fields.get("prefix", PREFIX)
+        return {
+            "version": component.fields["python"],
+            "conda": component.fields["conda"],
+            "prefix": prefix,
+            "bin": f"{prefix}/bin",
+            "provider": "conda",
+        }
+
+    def labels(self, component, facts):
+        out = super().labels(component, facts)
+        out["io.buildtool.conda.version"] = facts["python.conda"]
+        return out
+
+    def env(self, component, facts):
+        return {"CONDA_DIR": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
+
+    def checks(self, component, facts):
+        return (
+            Check("python", "python-version", {"version": facts["python.version"]}),
+            Check("python", "pip-check", {}),
+            Check("conda", "conda-version", {"version": facts["python.conda"], "prefix": facts["python.prefix"]}),
+        )

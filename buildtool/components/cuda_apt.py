@@ -1,0 +1,25 @@
+"""CUDA, cuDNN and NCCL from NVIDIA's apt repository, keyring checked by sha256."""
+
+from __future__ import annotations
+
+from ..schema import Dict, Map, Sha256, Str, Url, Version
+from ._cuda import CudaFlavor
+
+
+class CudaAptFlavor(CudaFlavor):
+    name = "cuda-apt"
+    fields = {
+        **CudaFlavor.cuda_fields,
+        "repository": Map(
+            {"keyring": Url(), "keyring_sha256": Sha256(), "url": Url()},
+            required=("keyring", "keyring_sha256", "url"),
+            what="NVIDIA's apt repository: keyring, keyring_sha256, url",
+        ),
+        # NVIDIA's packages are not in the distribution's archive, so they are pinned here.
+        "packages": Dict(Str(what="an exact Debian version such as '12.8.90-1'"), key=Str(what="a package name"), min_items=1),
+    }
+    required = CudaFlavor.required + ("repository", "packages")
+    template = "cuda-apt.Dockerfile.j2"
+
+    def apt_packages(self, component, base):
+        return ("curl",)

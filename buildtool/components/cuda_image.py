@@ -1,0 +1,11 @@
+"""CUDA provided by an NVIDIA base image (the base declares `provides: {cuda: ...}`)."""
+
+from __future__ import annotations
+
+from ._cuda import CudaFlavor
+
+
+class CudaImageFlavor(CudaFlavor):
+    name = "cuda-image"
+    fields = dict(CudaFlavor.cuda_fields)
+    template = "cuda-image.Dockerfile.j2"

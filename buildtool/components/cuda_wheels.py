@@ -1,0 +1,20 @@
+"""CUDA, cuDNN and NCCL from PyPI's nvidia-* wheels, registered with the dynamic linker."""
+
+from __future__ import annotations
+
+from ..schema import Dict, Str, Version
+from ._cuda import CudaFlavor
+
+
+class CudaWheelsFlavor(CudaFlavor):
+    name = "cuda-wheels"
+    fields = {
+        **CudaFlavor.cuda_fields,
+        # package name -> exact version; the cuda/cudnn/nccl fields say what these amount to.
+        "wheels": Dict(Version(), key=Str(what="a PyPI package name"), min_items=1),
+    }
+    required = CudaFlavor.required + ("wheels",)
+    template = "cuda-wheels.Dockerfile.j2"
+
+    def pip_requirements(self, component, facts):
+        return tuple(f"{name}=={version}" for name, version in sorted(component.fields["wheels"].items()))

@@ -1,0 +1,41 @@
+"""The system layer every image shares: certificates, fuse, locale, the non-root user."""
+
+from __future__ import annotations
+
+from .base import Check, Flavor
+
+# Package names that differ by release (the 64-bit time_t transition renamed libfuse2).
+_LIBFUSE2 = {"trixie": "libfuse2t64", "noble": "libfuse2t64"}
+_LIBFUSE3 = {"trixie": "libfuse3-4"}
+
+
+class SystemFlavor(Flavor):
+    name = "system"
+    axis = "system"
+    template = "system.Dockerfile.j2"
+
+    def apt_packages(self, component, base):
+        return (
+            "ca-certificates",
+            "fuse3",
+            _LIBFUSE3.get(base.codename, "libfuse3-3"),
+            _LIBFUSE2.get(base.codename, "libfuse2"),
+        )
+
+    def facts(self, component, base, apt_pins):
+        return {"version": base.version}
+
+    def labels(self, component, facts):
+        return {"io.buildtool.os": f"{facts['os.family']}{facts['os.version']}"}
+
+    def context_files(self, component, facts):
+        from ..templates_files import read_support_file
+
+        return {"with-build-secrets": read_support_file("with-build-secrets"), "register-libs": read_support_file("register-libs")}
+
+    def checks(self, component, facts):
+        return (
+            Check("os", "os-release", {"id": facts["os.family"], "version_id": facts["os.version"]}),
+            Check("system", "non-root-user", {"user": facts["system.user"]}),
+            Check("fuse", "fuse-present", {}),
+        )

@@ -1,0 +1,33 @@
+"""The distribution's python3 in a virtual environment placed first on PATH."""
+
+from __future__ import annotations
+
+from ..schema import Str, Version
+from .base import Check, Flavor
+
+VENV = "/opt/venv"
+
+
+class SystemPythonFlavor(Flavor):
+    name = "system-python"
+    axis = "python"
+    fields = {"pip": Version(), "venv": Str(what="an absolute path")}
+    required = ("pip",)
+    template = "system-python.Dockerfile.j2"
+
+    def apt_packages(self, component, base):
+        return ("python3", "python3-venv")
+
+    def pip_requirements(self, component, facts):
+        return (f"pip=={component.fields['pip']}",)
+
+    def facts(self, component, base, apt_pins):
+        prefix = component.fields.get("venv", VENV)
+        return {"version": base.python, "prefix": prefix, "bin": f"{prefix}/bin", "provider": "system"}
+
+    def env(self, component, facts):
+        return {"VIRTUAL_ENV": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
+
+    def checks(self, component, facts):
+        return (Check("python", "python-version", {"version": facts["python.version"]}),
+                Check("python", "pip-check", {}))

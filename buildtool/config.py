@@ -1,0 +1,359 @@
+"""images.yaml (+ site overlay) -> a validated, typed Config. Every error names file:line and key."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .components import flavor, flavors_for
+from .errors import UserError
+from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, Site, SystemSpec, TagSpec
+from .schema import Any_, Bool, Dict, Either, Int, List, Map, Name, Scalar, Spec, Str, Url, Version, fail
+from .source import KeyPath, SourceDoc, load_yaml
+from .site import load_site
+
+DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
+ABS_PATH = re.compile(r"^/[^\s]*$")
+FACT = re.compile(r"^(os|python|mpi|accelerator|onnxruntime|system)(\.[a-z_][a-z0-9_]*)?$")
+
+SCHEMA_VERSION = 1
+
+BOOTSTRAP = Map(
+    {
+        "tool": Str(choices=("debootstrap", "debuerreotype")),
+        "suite": Name(),
+        "mirror": Url(),
+        "variant": Str(choices=("minbase", "buildd", "fakechroot")),
+        "components": List(Name(), min_items=1, unique=True),
+    },
+    required=("tool", "suite", "mirror"),
+    defaults={"variant": "minbase", "components": ["main"]},
+    what="a bootstrap recipe",
+)
+
+BASE = Map(
+    {
+        "family": Str(choices=("debian", "ubuntu")),
+        "version": Version(),
+        "codename": Name(),
+        "image": Str(pattern=DIGEST_REF, what="a registry reference pinned by digest: name:tag@sha256:<64 hex>"),
+        "python": Version(),
+        "tag": Str(what="the base's part of image names, e.g. 'ubuntu22.04'"),
+        "bootstrap": BOOTSTRAP,
+        "provides": Dict(Version(), what="a mapping of what the image ships to its exact version (cuda, cudnn, nccl)"),
+    },
+    required=("family", "version", "codename", "image", "python", "tag"),
+    what="a base",
+)
+
+SYSTEM = Map(
+    {
+        "user": Name(),
+        "uid": Int(minimum=1),
+        "locale": Str(),
+        "workdir": Str(pattern=ABS_PATH, what="an absolute path"),
+    },
+    required=("user", "uid"),
+    defaults={"locale": "C.UTF-8"},
+    what="the system layer",
+)
+
+PROJECT = Map(
+    {"name": Name(), "source": Url(), "vendor": Str(), "licenses": Str(), "description": Str()},
+    required=("name",),
+    what="project metadata",
+)
+
+AXIS_VALUES = Either((Str(), List(Str(), min_items=1, unique=True)), description="a name or a list of names")
+SELECTOR = Dict(AXIS_VALUES, key=Str(choices=AXES), what="a selector: axis -> value or list of values")
+
+MATCHER = Either(
+    (
+        Scalar(),
+        List(Scalar(), min_items=1),
+        Map(
+            {"not": Either((Scalar(), List(Scalar(), min_items=1))), "version": Str(what="a version range such as '>=3.8,<3.13'"),
+             "same": Str(pattern=FACT, what="a fact such as 'accelerator.cuda'"), "parts": Int(minimum=1)},
+            what="a matcher",
+        ),
+    ),
+    description="a value, a list of values, or a mapping with one of not/version/same",
+)
+RULE = Map(
+    {
+        "id": Name(),
+        "reason": Str(),
+        "when": Dict(MATCHER, key=Str(pattern=FACT, what="a fact such as 'accelerator.flavor'")),
+        "require": Dict(MATCHER, key=Str(pattern=FACT, what="a fact such as 'python.version'"), min_items=1),
+    },
+    required=("id", "reason", "require"),
+    defaults={"when": {}},
+    what="a rule",
+)
+
+MATRIX = Map(
+    {
+        "axes": Map({a: List(Name(), min_items=1, unique=True) for a in AXES}, required=AXES, what="the axes"),
+        "exclude": List(SELECTOR),
+        "include": List(SELECTOR),
+        "rules": List(RULE),
+    },
+    required=("axes",),
+    defaults={"exclude": [], "include": [], "rules": []},
+    what="the matrix",
+)
+
+TAGS = Map(
+    {"image": Str(), "release": Str(), "moving": List(Str(), min_items=1, unique=True)},
+    required=("image",),
+    defaults={"release": "{date}.v{n}", "moving": ["latest"]},
+    what="tag templates",
+)
+
+GROUP = Map(
+    {"select": List(SELECTOR, min_items=1), "exclude": List(SELECTOR), "except": List(Name(), unique=True), "description": Str()},
+    required=("select",),
+    defaults={"exclude": [], "except": []},
+    what="a group",
+)
+
+CHECK = Map(
+    {
+        "name": Name(),
+        "on": SELECTOR,
+        "command": Str(),
+        "exit": Int(),
+        "stdout": Str(what="a regular expression the output must match"),
+        "user": Str(),
+        "file": Str(pattern=ABS_PATH, what="an absolute path"),
+        "mode": Str(pattern=re.compile(r"^0?[0-7]{3,4}$"), what="an octal mode such as '0755'"),
+        "owner": Str(),
+        "exists": Bool(),
+        "env": Dict(Str(), key=Str(pattern=re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$"), what="an environment variable name")),
+        "label": Dict(Str(), key=Str(what="a label name")),
+    },
+    required=("name",),
+    what="a declared check",
+)
+
+COMPONENT_COMMON: dict[str, Spec] = {"flavor": Str(), "tag": Str(), "description": Str()}
+
+TOP = Map(
+    {
+        "schema": Int(minimum=1),
+        "project": PROJECT,
+        "system": SYSTEM,
+        "bases": Dict(BASE, min_items=1),
+        "components": Map({a: Dict(Any_(), min_items=1) for a in LAYER_AXES}, required=LAYER_AXES, what="components per axis"),
+        "matrix": MATRIX,
+        "tags": TAGS,
+        "groups": Dict(GROUP, min_items=1),
+        "default_group": Name(),
+        "checks": List(CHECK),
+    },
+    required=("schema", "project", "system", "bases", "components", "matrix", "tags", "groups", "default_group"),
+    defaults={"checks": []},
+    what="images.yaml",
+)
+
+
+def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise fail(doc, (), "images.yaml must be a mapping at the top level", "a mapping with keys " + ", ".join(TOP.fields), doc.data)
+    raw = TOP.check(doc, (), doc.data)
+    if raw["schema"] != SCHEMA_VERSION:
+        raise fail(doc, ("schema",), f"unsupported schema version {raw['schema']}", f"schema: {SCHEMA_VERSION}", raw["schema"])
+    bases = {k: _base(doc, k, v) for k, v in raw["bases"].items()}
+    components = _components(doc, raw["components"])
+    _check_unique_keys(doc, bases, components)
+    axes = _axes(doc, raw["matrix"]["axes"], bases, components)
+    selectors = lambda key: tuple(_selector(doc, ("matrix", key, i), s, axes) for i, s in enumerate(raw["matrix"][key]))  # noqa: E731
+    include = selectors("include")
+    for sel, item in zip(include, raw["matrix"]["include"]):
+        missing = [a for a in AXES if a not in item]
+        if missing:
+            raise fail(doc, ("matrix", "include", include.index(sel)), "an include must name every axis",
+                       "a value for each of " + ", ".join(AXES), f"missing {', '.join(missing)}")
+        if any(len(vals) != 1 for _, vals in sel.values):
+            raise fail(doc, ("matrix", "include", include.index(sel)), "an include names exactly one combination",
+                       "one value per axis, not a list", item)
+    rules = tuple(_rule(doc, ("matrix", "rules", i), r) for i, r in enumerate(raw["matrix"]["rules"]))
+    _check_unique(doc, ("matrix", "rules"), [r.id for r in rules], "rule id")
+    groups = {name: _group(doc, name, g, axes) for name, g in raw["groups"].items()}
+    for name, group in groups.items():
+        for i, other in enumerate(group.except_groups):
+            if other not in groups or other == name:
+                raise fail(doc, ("groups", name, "except", i), f"unknown group {other!r}", "another group's name: " + ", ".join(sorted(set(groups) - {name})))
+    if raw["default_group"] not in groups:
+        raise fail(doc, ("default_group",), f"unknown group {raw['default_group']!r}", "one of " + ", ".join(sorted(groups)))
+    checks = tuple(_declared_check(doc, ("checks", i), c, axes) for i, c in enumerate(raw["checks"]))
+    _check_unique(doc, ("checks",), [c["name"] for c in checks], "check name")
+    system = raw["system"]
+    site = load_site(site_path, env if env is not None else dict(os.environ))
+    return Config(
+        path=str(path),
+        doc=doc,
+        project=raw["project"],
+        system=SystemSpec(user=system["user"], uid=system["uid"], locale=system["locale"], workdir=system.get("workdir", f"/home/{system['user']}")),
+        bases=bases,
+        components=components,
+        axes=axes,
+        exclude=selectors("exclude"),
+        include=include,
+        rules=rules,
+        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags",)).line or 0),
+        groups=groups,
+        default_group=raw["default_group"],
+        checks=checks,
+        site=site,
+    )
+
+
+def _base(doc: SourceDoc, key: str, raw: dict[str, Any]) -> Base:
+    boot = raw.get("bootstrap")
+    return Base(
+        key=key,
+        family=raw["family"],
+        version=raw["version"],
+        codename=raw["codename"],
+        image=raw["image"],
+        python=raw["python"],
+        tag=raw["tag"],
+        bootstrap=Bootstrap(boot["tool"], boot["suite"], boot["mirror"], boot["variant"], tuple(boot["components"])) if boot else None,
+        provides=tuple(sorted(raw.get("provides", {}).items())),
+    )
+
+
+def _components(doc: SourceDoc, raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Component]]:
+    out: dict[str, dict[str, Component]] = {}
+    for axis, entries in raw.items():
+        out[axis] = {}
+        for key, body in entries.items():
+            path: KeyPath = ("components", axis, key)
+            if not isinstance(body, dict):
+                raise fail(doc, path, "wrong type", "a mapping with 'flavor' and the flavor's fields", body)
+            name = body.get("flavor")
+            choices = flavors_for(axis)
+            Str(choices=choices).check(doc, path + ("flavor",), name) if "flavor" in body else None
+            if name is None:
+                raise fail(doc, path, "missing required key 'flavor'", "one of " + ", ".join(choices))
+            fl = flavor(name)
+            spec = Map({**COMPONENT_COMMON, **fl.fields}, required=fl.required, what=f"a {name} component")
+            fields = spec.check(doc, path, body)
+            fields.pop("flavor")
+            out[axis][key] = Component(axis=axis, key=key, flavor=name, fields=fields)
+    return out
+
+
+def _check_unique_keys(doc: SourceDoc, bases: dict[str, Base], components: dict[str, dict[str, Component]]) -> None:
+    """Node ids are made of these keys, so a key may name one thing only (bases and every axis)."""
+    seen: dict[str, KeyPath] = {k: ("bases", k) for k in bases}
+    for axis, entries in components.items():
+        for key in entries:
+            if key == "none":
+                continue
+            if key in seen:
+                raise fail(doc, ("components", axis, key), f"key {key!r} is already used at {'.'.join(map(str, seen[key]))}",
+                           "a key unique across bases and all axes (it becomes part of node ids)", key)
+            seen[key] = ("components", axis, key)
+
+
+def _axes(doc: SourceDoc, raw: dict[str, list[str]], bases: dict[str, Base], components: dict[str, dict[str, Component]]) -> dict[str, tuple[str, ...]]:
+    for axis, values in raw.items():
+        known = list(bases) if axis == "os" else list(components[axis])
+        where = "bases" if axis == "os" else f"components.{axis}"
+        for i, value in enumerate(values):
+            if value not in known:
+                raise _unknown(doc, ("matrix", "axes", axis, i), value, known, f"a key of {where}")
+    return {a: tuple(raw[a]) for a in AXES}
+
+
+def _unknown(doc: SourceDoc, path: KeyPath, value: Any, known: list[str], what: str):
+    import difflib
+
+    close = difflib.get_close_matches(str(value), known, n=1)
+    return fail(doc, path, f"unknown value {value!r}", f"{what}: " + ", ".join(known), None, f"did you mean {close[0]!r}?" if close else None)
+
+
+def _selector(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> Selector:
+    values = []
+    for axis in AXES:
+        if axis not in raw:
+            continue
+        items = raw[axis] if isinstance(raw[axis], list) else [raw[axis]]
+        for i, item in enumerate(items):
+            if item not in axes[axis]:
+                sub = path + (axis, i) if isinstance(raw[axis], list) else path + (axis,)
+                raise _unknown(doc, sub, item, list(axes[axis]), f"a value of matrix.axes.{axis}")
+        values.append((axis, tuple(items)))
+    return Selector(values=tuple(values), line=doc.where(path).line or 0)
+
+
+def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
+    if isinstance(raw, list):
+        return Matcher("in", tuple(str(v) for v in raw))
+    if not isinstance(raw, dict):
+        return Matcher("eq", str(raw))
+    ops = [k for k in ("not", "version", "same") if k in raw]
+    if len(ops) != 1:
+        raise fail(doc, path, "a matcher mapping needs exactly one of not, version, same", "one of not/version/same", raw)
+    op = ops[0]
+    if "parts" in raw and op != "same":
+        raise fail(doc, path + ("parts",), "'parts' goes with 'same' only", "same: <fact> with parts: N", raw)
+    if op == "not":
+        value = raw["not"]
+        return Matcher("not_in", tuple(str(v) for v in (value if isinstance(value, list) else [value])))
+    if op == "version":
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            SpecifierSet(raw["version"])
+        except InvalidSpecifier:
+            raise fail(doc, path + ("version",), f"invalid version range {raw['version']!r}", "a PEP 440 range such as '>=3.8,<3.13'") from None
+        return Matcher("version", raw["version"])
+    return Matcher("same", raw["same"], raw.get("parts", 0))
+
+
+def _rule(doc: SourceDoc, path: KeyPath, raw: dict[str, Any]) -> Rule:
+    when = tuple((k, _matcher(doc, path + ("when", k), v)) for k, v in raw["when"].items())
+    require = tuple((k, _matcher(doc, path + ("require", k), v)) for k, v in raw["require"].items())
+    return Rule(id=raw["id"], reason=raw["reason"], when=when, require=require, line=doc.where(path).line or 0)
+
+
+def _group(doc: SourceDoc, name: str, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> Group:
+    path: KeyPath = ("groups", name)
+    return Group(
+        name=name,
+        select=tuple(_selector(doc, path + ("select", i), s, axes) for i, s in enumerate(raw["select"])),
+        exclude=tuple(_selector(doc, path + ("exclude", i), s, axes) for i, s in enumerate(raw["exclude"])),
+        except_groups=tuple(raw["except"]),
+    )
+
+
+CHECK_KINDS = ("command", "file", "env", "label")
+
+
+def _declared_check(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    kinds = [k for k in CHECK_KINDS if k in raw]
+    if len(kinds) != 1:
+        raise fail(doc, path, "a check tests exactly one thing", "one of command, file, env, label", f"{', '.join(kinds) or 'none'}")
+    kind = kinds[0]
+    allowed = {"command": {"exit", "stdout", "user"}, "file": {"mode", "owner", "exists"}, "env": set(), "label": set()}[kind]
+    for extra in set(raw) - {"name", "on", kind} - allowed:
+        raise fail(doc, path + (extra,), f"{extra!r} does not apply to a {kind} check", f"with {kind}: " + (", ".join(sorted(allowed)) or "nothing else"))
+    out = dict(raw)
+    out["kind"] = kind
+    if "on" in raw:
+        out["on"] = _selector(doc, path + ("on",), raw["on"], axes)
+    return out
+
+
+def _check_unique(doc: SourceDoc, path: KeyPath, names: list[str], what: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise fail(doc, path + (i,), f"duplicate {what} {name!r}", f"each {what} once", name, f"also at index {seen[name]}")
+        seen[name] = i

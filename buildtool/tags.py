@@ -1,0 +1,45 @@
+"""Image names from the tag template: empty parts collapse, results are valid Docker names."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from .errors import Location, UserError
+from .model import Config
+
+REPO_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def placeholders(template: str) -> list[str]:
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field]
+
+
+def render_image_name(config: Config, facts: dict[str, Any]) -> str:
+    template = config.tags.image
+    out = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        out.append(literal)
+        if field is None:
+            continue
+        if field not in facts:
+            raise UserError(
+                f"tag template names an unknown fact {{{field}}}",
+                where=Location(config.path, config.tags.line),
+                key="tags.image",
+                expected="facts such as {os.tag}, {mpi.tag}, {python.tag}, {accelerator.tag}, {onnxruntime.tag}",
+                found=template,
+            )
+        out.append(str(facts[field]))
+    # Parts that render empty (no MPI, no ONNX Runtime) collapse with their separators.
+    name = re.sub(r"-{2,}", "-", "".join(out)).strip("-")
+    if not REPO_NAME.match(name):
+        raise UserError(
+            f"tag template renders an invalid image name {name!r}",
+            where=Location(config.path, config.tags.line),
+            key="tags.image",
+            expected="lowercase letters, digits and single '.', '_' or '-' between them",
+            found=name,
+        )
+    return name
