@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(p)
     p.add_argument("--level", type=int, default=None, help="DAG level (0 = system layers); omit to list the levels")
 
+    p = sub.add_parser("bases", help="make every base the selected images need: local image, else pull, else bootstrap")
+    _common(p)
+    _selection(p)
+    p.add_argument("--force", action="store_true", help="bootstrap again even when the base image exists")
+    _format(p)
+
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")

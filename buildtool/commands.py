@@ -135,3 +135,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.site)
     lock_path = args.lock or args.config.with_name("images.lock")
     return EXIT_OK if resolve_lock(config, lock_path, only=args.only, jobs=args.jobs) else EXIT_FAILED
+
+
+def cmd_bases(args: argparse.Namespace) -> int:
+    from .bases import run_bases
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    keys = sorted({v.get("os") for v in chosen})
+    return run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format)

@@ -1,0 +1,48 @@
+# buildtool make targets. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BT := $(VENV)/bin/buildtool
+PY := $(VENV)/bin/python
+GROUP ?=
+JOBS ?= 2
+GROUP_ARG := $(if $(GROUP),--group $(GROUP),)
+
+.PHONY: help venv generate check lint test test-unit engine bases build clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with buildtool and the test tools
+
+generate: venv ## write generated/ and the README images table from images.yaml + images.lock
+	$(BT) generate
+
+check: venv ## fail (exit 1, with a diff) when generated/ or README is stale
+	$(BT) check
+
+lint: venv ## ruff on the package, hadolint on every generated Dockerfile
+	$(VENV)/bin/ruff check buildtool tests bench
+	$(VENV)/bin/hadolint --config .hadolint.yaml generated/nodes/*/Dockerfile
+
+test-unit: venv ## unit tests only (no engine, no network)
+	$(PY) -m pytest tests/unit -q
+
+test: venv ## the README's test command: freshness, lint, unit tests, then engine tests
+	$(BT) check
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest tests -q
+
+engine: ## start a Docker Engine if none answers (installs Debian's docker.io when missing)
+	bash scripts/ensure-engine.sh
+
+bases: venv engine ## make the bases of the selected group (GROUP=...)
+	$(BT) bases $(GROUP_ARG)
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache
