@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Dict, Map, Sha256, Str, Url, Version
+from ..schema import Dict, Map, Sha256, Str, Url
 from ._cuda import CudaFlavor
 
 

@@ -12,7 +12,7 @@ from matrix_fixture import IMAGES_YAML, load
 
 from buildtool.expand import expand, select
 from buildtool.generate import generate
-from buildtool.lock import PipPin, PipSet
+from buildtool.lock import PipPin
 from buildtool.model import AXES
 from buildtool.plan import build_dag
 from buildtool.render import render_dag
