@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="bootstrap again even when the base image exists")
     _format(p)
 
+    p = sub.add_parser("build", help="build the selected images' DAG on the Docker Engine (parallel, content-hash skips)")
+    _common(p)
+    _selection(p)
+    p.add_argument("--jobs", type=int, default=2, help="nodes built in parallel (default: 2)")
+    p.add_argument("--force", action="store_true", help="rebuild nodes whose content-hash tag already exists")
+    p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
+    p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
+    p.add_argument("--out", type=Path, default=Path("generated"), help="the generated/ folder to build from")
+    _format(p)
+
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")

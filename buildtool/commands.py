@@ -145,3 +145,12 @@ def cmd_bases(args: argparse.Namespace) -> int:
     chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
     keys = sorted({v.get("os") for v in chosen})
     return run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import run_build
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    return run_build(config, g, chosen, args)
