@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("generated"), help="the generated/ folder to build from")
     _format(p)
 
+    p = sub.add_parser("verify", help="check every selected image with pytest-testinfra (derived + declared checks)")
+    _common(p)
+    _selection(p)
+    p.add_argument("--jobs", type=int, default=2, help="images checked in parallel (default: 2)")
+    p.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
+                   help="run the GPU tier: auto = only where `docker run --gpus all` works (default)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
+    _format(p)
+
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")

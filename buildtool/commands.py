@@ -154,3 +154,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     g = generate(config, lock)
     chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
     return run_build(config, g, chosen, args)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import run_verify
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    return run_verify(config, g, chosen, args)
