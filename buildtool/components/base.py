@@ -77,6 +77,10 @@ class Flavor:
 
 
 def upstream_version(debian_version: str) -> str:
-    """'1:4.1.4-3+b1' -> '4.1.4': drop the epoch and the Debian revision."""
+    """'1:4.1.4-3+b1' -> '4.1.4': drop the epoch and the Debian revision.
+
+    Debian writes a downgrade as 'X+reallyY' (trixie's mpich '4.3.0+really4.2.1-1'): the upstream is Y.
+    """
     version = debian_version.split(":", 1)[-1]
-    return version.rsplit("-", 1)[0] if "-" in version else version
+    version = version.rsplit("-", 1)[0] if "-" in version else version
+    return version.split("+really", 1)[1] if "+really" in version else version
