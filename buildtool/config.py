@@ -7,18 +7,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .components import flavor, flavors_for
-from .errors import UserError
-from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, Site, SystemSpec, TagSpec
-from .schema import Any_, Bool, Dict, Either, Int, List, Map, Name, Scalar, Spec, Str, Url, Version, fail
-from .source import KeyPath, SourceDoc, load_yaml
+from .components import FLAVORS, flavor, flavors_for
+from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .schema import Any_, Bool, Dict, Either, Int, List, Map, Name, Scalar, Spec, Str, Url, Version, fail, type_name
 from .site import load_site
+from .source import KeyPath, Said, SourceDoc, load_yaml
 
 DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 ABS_PATH = re.compile(r"^/[^\s]*$")
 FACT = re.compile(r"^(os|python|mpi|accelerator|onnxruntime|system)(\.[a-z_][a-z0-9_]*)?$")
 
 SCHEMA_VERSION = 1
+FACT_WHAT = "a fact <axis>.<field>, axis one of os, system, python, mpi, accelerator, onnxruntime"
 
 BOOTSTRAP = Map(
     {
@@ -67,7 +67,7 @@ PROJECT = Map(
 )
 
 AXIS_VALUES = Either((Str(), List(Str(), min_items=1, unique=True)), description="a name or a list of names")
-SELECTOR = Dict(AXIS_VALUES, key=Str(choices=AXES), what="a selector: axis -> value or list of values")
+SELECTOR = Dict(AXIS_VALUES, key=Str(choices=AXES, noun="axis"), what="a selector: axis -> value or list of values")
 
 MATCHER = Either(
     (
@@ -75,7 +75,7 @@ MATCHER = Either(
         List(Scalar(), min_items=1),
         Map(
             {"not": Either((Scalar(), List(Scalar(), min_items=1))), "version": Str(what="a version range such as '>=3.8,<3.13'"),
-             "same": Str(pattern=FACT, what="a fact such as 'accelerator.cuda'"), "parts": Int(minimum=1)},
+             "same": Str(pattern=FACT, what=FACT_WHAT + " (e.g. 'accelerator.cuda')"), "parts": Int(minimum=1)},
             what="a matcher",
         ),
     ),
@@ -85,8 +85,8 @@ RULE = Map(
     {
         "id": Name(),
         "reason": Str(),
-        "when": Dict(MATCHER, key=Str(pattern=FACT, what="a fact such as 'accelerator.flavor'")),
-        "require": Dict(MATCHER, key=Str(pattern=FACT, what="a fact such as 'python.version'"), min_items=1),
+        "when": Dict(MATCHER, key=Str(pattern=FACT, what=FACT_WHAT + " (e.g. 'accelerator.flavor')")),
+        "require": Dict(MATCHER, key=Str(pattern=FACT, what=FACT_WHAT + " (e.g. 'python.version')"), min_items=1),
     },
     required=("id", "reason", "require"),
     defaults={"when": {}},
@@ -162,7 +162,8 @@ TOP = Map(
 def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] | None = None) -> Config:
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise fail(doc, (), "images.yaml must be a mapping at the top level", "a mapping with keys " + ", ".join(TOP.fields), doc.data)
+        what = "the file is empty" if doc.data is None else type_name(doc.data)
+        raise fail(doc, (), "images.yaml must be a mapping at the top level", "a mapping with keys " + ", ".join(TOP.fields), Said(what))
     raw = TOP.check(doc, (), doc.data)
     if raw["schema"] != SCHEMA_VERSION:
         raise fail(doc, ("schema",), f"unsupported schema version {raw['schema']}", f"schema: {SCHEMA_VERSION}", raw["schema"])
@@ -172,23 +173,28 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
     axes = _axes(doc, raw["matrix"]["axes"], bases, components)
     selectors = lambda key: tuple(_selector(doc, ("matrix", key, i), s, axes) for i, s in enumerate(raw["matrix"][key]))  # noqa: E731
     include = selectors("include")
-    for sel, item in zip(include, raw["matrix"]["include"]):
+    for index, (sel, item) in enumerate(zip(include, raw["matrix"]["include"])):
         missing = [a for a in AXES if a not in item]
         if missing:
-            raise fail(doc, ("matrix", "include", include.index(sel)), "an include must name every axis",
-                       "a value for each of " + ", ".join(AXES), f"missing {', '.join(missing)}")
-        if any(len(vals) != 1 for _, vals in sel.values):
-            raise fail(doc, ("matrix", "include", include.index(sel)), "an include names exactly one combination",
-                       "one value per axis, not a list", item)
+            raise fail(doc, ("matrix", "include", index), "an include must name every axis",
+                       "a value for each of " + ", ".join(AXES), Said(f"no {', '.join(missing)}"))
+        lists = [a for a, vals in sel.values if len(vals) != 1]
+        if lists:
+            raise fail(doc, ("matrix", "include", index, lists[0]), "an include names exactly one combination",
+                       "one value per axis, not a list (use one include per combination)", item[lists[0]])
     rules = tuple(_rule(doc, ("matrix", "rules", i), r) for i, r in enumerate(raw["matrix"]["rules"]))
     _check_unique(doc, ("matrix", "rules"), [r.id for r in rules], "rule id")
     groups = {name: _group(doc, name, g, axes) for name, g in raw["groups"].items()}
     for name, group in groups.items():
         for i, other in enumerate(group.except_groups):
-            if other not in groups or other == name:
-                raise fail(doc, ("groups", name, "except", i), f"unknown group {other!r}", "another group's name: " + ", ".join(sorted(set(groups) - {name})))
+            if other == name:
+                raise fail(doc, ("groups", name, "except", i), f"group {name!r} cannot except itself",
+                           "another group's name: " + ", ".join(sorted(set(groups) - {name})), other)
+            if other not in groups:
+                raise _unknown(doc, ("groups", name, "except", i), other, sorted(set(groups) - {name}), "another group's name", "group")
+    _check_group_cycles(doc, groups)
     if raw["default_group"] not in groups:
-        raise fail(doc, ("default_group",), f"unknown group {raw['default_group']!r}", "one of " + ", ".join(sorted(groups)))
+        raise _unknown(doc, ("default_group",), raw["default_group"], sorted(groups), "one of the groups", "group")
     checks = tuple(_declared_check(doc, ("checks", i), c, axes) for i, c in enumerate(raw["checks"]))
     _check_unique(doc, ("checks",), [c["name"] for c in checks], "check name")
     system = raw["system"]
@@ -204,7 +210,7 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
         exclude=selectors("exclude"),
         include=include,
         rules=rules,
-        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags",)).line or 0),
+        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags", "image")).line or 0),
         groups=groups,
         default_group=raw["default_group"],
         checks=checks,
@@ -234,14 +240,18 @@ def _components(doc: SourceDoc, raw: dict[str, dict[str, Any]]) -> dict[str, dic
         for key, body in entries.items():
             path: KeyPath = ("components", axis, key)
             if not isinstance(body, dict):
-                raise fail(doc, path, "wrong type", "a mapping with 'flavor' and the flavor's fields", body)
+                raise fail(doc, path, "wrong type", "a mapping with 'flavor' and the flavor's fields", type_name(body))
             name = body.get("flavor")
             choices = flavors_for(axis)
+            if isinstance(name, str) and name not in choices and name in FLAVORS:
+                raise fail(doc, path + ("flavor",), f"flavor {name!r} belongs on the {FLAVORS[name].axis} axis, not {axis}",
+                           f"a flavor for {axis}: " + ", ".join(choices), name,
+                           f"move this component under components.{FLAVORS[name].axis}")
             Str(choices=choices).check(doc, path + ("flavor",), name) if "flavor" in body else None
             if name is None:
-                raise fail(doc, path, "missing required key 'flavor'", "one of " + ", ".join(choices))
+                raise fail(doc, path, "missing required key 'flavor'", f"{_a(axis)} component with flavor: one of " + ", ".join(choices))
             fl = flavor(name)
-            spec = Map({**COMPONENT_COMMON, **fl.fields}, required=fl.required, what=f"a {name} component")
+            spec = Map({**COMPONENT_COMMON, **fl.fields}, required=fl.required, what=f"{_a(name)} component")
             fields = spec.check(doc, path, body)
             fields.pop("flavor")
             out[axis][key] = Component(axis=axis, key=key, flavor=name, fields=fields)
@@ -271,11 +281,30 @@ def _axes(doc: SourceDoc, raw: dict[str, list[str]], bases: dict[str, Base], com
     return {a: tuple(raw[a]) for a in AXES}
 
 
-def _unknown(doc: SourceDoc, path: KeyPath, value: Any, known: list[str], what: str):
+def _unknown(doc: SourceDoc, path: KeyPath, value: Any, known: list[str], what: str, noun: str = "value"):
     import difflib
 
     close = difflib.get_close_matches(str(value), known, n=1)
-    return fail(doc, path, f"unknown value {value!r}", f"{what}: " + ", ".join(known), None, f"did you mean {close[0]!r}?" if close else None)
+    return fail(doc, path, f"unknown {noun} {value!r}", f"{what}: " + ", ".join(known), value, f"did you mean {close[0]!r}?" if close else None)
+
+
+def _check_group_cycles(doc: SourceDoc, groups: dict[str, Group]) -> None:
+    """`except` refers to other groups; a cycle would make membership undefined."""
+    done: set[str] = set()
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        if name in stack:
+            cycle = stack[stack.index(name):] + (name,)
+            raise fail(doc, ("groups", cycle[0], "except"), f"groups {' -> '.join(cycle)} refer to each other in a cycle",
+                       "groups whose `except` lists never lead back to themselves", Said(" -> ".join(cycle)))
+        if name in done:
+            return
+        for other in groups[name].except_groups:
+            visit(other, stack + (name,))
+        done.add(name)
+
+    for name in groups:
+        visit(name, ())
 
 
 def _selector(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> Selector:
@@ -312,7 +341,8 @@ def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
         try:
             SpecifierSet(raw["version"])
         except InvalidSpecifier:
-            raise fail(doc, path + ("version",), f"invalid version range {raw['version']!r}", "a PEP 440 range such as '>=3.8,<3.13'") from None
+            raise fail(doc, path + ("version",), f"invalid version range {raw['version']!r}", "a PEP 440 range such as '>=3.8,<3.13'",
+                       raw["version"]) from None
         return Matcher("version", raw["version"])
     return Matcher("same", raw["same"], raw.get("parts", 0))
 
@@ -339,16 +369,22 @@ CHECK_KINDS = ("command", "file", "env", "label")
 def _declared_check(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     kinds = [k for k in CHECK_KINDS if k in raw]
     if len(kinds) != 1:
-        raise fail(doc, path, "a check tests exactly one thing", "one of command, file, env, label", f"{', '.join(kinds) or 'none'}")
+        raise fail(doc, path, "a check tests exactly one thing", "exactly one of command, file, env, label",
+                   Said(", ".join(kinds) if kinds else "none of them"))
     kind = kinds[0]
     allowed = {"command": {"exit", "stdout", "user"}, "file": {"mode", "owner", "exists"}, "env": set(), "label": set()}[kind]
     for extra in set(raw) - {"name", "on", kind} - allowed:
-        raise fail(doc, path + (extra,), f"{extra!r} does not apply to a {kind} check", f"with {kind}: " + (", ".join(sorted(allowed)) or "nothing else"))
+        raise fail(doc, path + (extra,), f"{extra!r} does not apply to {_a(kind)} check",
+                   f"keys of {_a(kind)} check: " + ", ".join(["name", "on", kind, *sorted(allowed)]), extra)
     out = dict(raw)
     out["kind"] = kind
     if "on" in raw:
         out["on"] = _selector(doc, path + ("on",), raw["on"], axes)
     return out
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _check_unique(doc: SourceDoc, path: KeyPath, names: list[str], what: str) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import Location, UserError
 from .schema import Dict, List, Map, Sha256, Str, Version, fail
-from .source import SourceDoc, load_yaml
+from .source import Said, SourceDoc, load_yaml
 
 LOCK_VERSION = 1
 
@@ -68,21 +68,31 @@ class Lock:
         except KeyError:
             raise UserError(
                 f"no apt pin for {package!r} on base {base!r}",
-                where=self.doc.where(("apt", base)) if self.doc else None,
+                where=self.doc.where(("apt", base)) if self.doc else Location(self.path),
                 key=f"apt.{base}.{package}",
                 expected="an exact version resolved by `buildtool lock`",
+                found=None if self.doc else Said("no lock file"),
                 hint="run `buildtool lock` (needs the network) and commit images.lock",
             ) from None
 
     def pip_set(self, set_id: str, python: str, requires: tuple[str, ...], constraints: tuple[str, ...]) -> PipSet:
         found = self.pip.get(set_id)
-        where = self.doc.where(("pip", set_id)) if self.doc else None
+        where = self.doc.where(("pip", set_id)) if self.doc else Location(self.path)
         if found is None:
             raise UserError(f"no resolved pip set {set_id!r}", where=where, key=f"pip.{set_id}",
-                            expected=f"pins for {', '.join(requires)} on Python {python}", hint="run `buildtool lock` and commit images.lock")
+                            expected=f"pins for {', '.join(requires)} on Python {python}",
+                            found=None if self.doc else Said("no lock file"), hint="run `buildtool lock` and commit images.lock")
         if found.requires != requires or found.python != python or found.constraints != constraints:
-            raise UserError(f"pip set {set_id!r} is stale: images.yaml asks for something else", where=where, key=f"pip.{set_id}",
-                            expected=f"python {python}, requires {list(requires)}", found=f"python {found.python}, requires {list(found.requires)}",
+            differ = [name for name, want, have in (("python", python, found.python), ("requires", requires, found.requires),
+                                                      ("constraints", constraints, found.constraints)) if want != have]
+            show = lambda value: value if isinstance(value, str) else ", ".join(value) or "(none)"  # noqa: E731
+            wanted = {"python": python, "requires": requires, "constraints": constraints}
+            locked = {"python": found.python, "requires": found.requires, "constraints": found.constraints}
+            where = self.doc.where(("pip", set_id, differ[0])) if self.doc else Location(self.path)
+            raise UserError(f"pip set {set_id!r} is stale: images.yaml asks for other {' and '.join(differ)}", where=where,
+                            key=f"pip.{set_id}.{differ[0]}",
+                            expected="; ".join(f"{n} {show(wanted[n])}" for n in differ),
+                            found=Said("; ".join(f"{n} {show(locked[n])}" for n in differ)),
                             hint="run `buildtool lock` and commit images.lock")
         return found
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import UserError
-from .source import KeyPath, SourceDoc, dotted
+from .source import KeyPath, Said, SourceDoc, dotted
 
 EXACT_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([.+~-][0-9A-Za-z.+~-]+)?$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -20,6 +21,11 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
 def type_name(value: Any) -> str:
+    """What a value is, for 'found:' (a Said, so the error shows it without quotes)."""
+    return Said(_type_name(value))
+
+
+def _type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -53,6 +59,7 @@ class Str(Spec):
     pattern: re.Pattern[str] | None = None
     choices: tuple[str, ...] | None = None
     what: str = "a string"
+    noun: str = "value"  # what an unknown choice is called in the error ("unknown axis 'gpu'")
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -68,10 +75,10 @@ class Str(Spec):
             raise fail(doc, path, "wrong type", self.description, type_name(value), hint)
         if self.choices is not None and value not in self.choices:
             close = difflib.get_close_matches(value, self.choices, n=1)
-            raise fail(doc, path, f"unknown value {value!r}", self.description, None,
+            raise fail(doc, path, f"unknown {self.noun} {value!r}", self.description, value,
                        f"did you mean {close[0]!r}?" if close else None)
         if self.pattern is not None and not self.pattern.match(value):
-            raise fail(doc, path, f"malformed value {value!r}", self.what)
+            raise fail(doc, path, f"malformed value {value!r}", self.what, value)
         return value
 
 
@@ -147,7 +154,7 @@ class List(Spec):
             raise fail(doc, path, "wrong type", self.description, type_name(value))
         if len(value) < self.min_items:
             raise fail(doc, path, "list is empty" if not value else "list is too short",
-                       f"at least {self.min_items} item(s)", f"{len(value)} item(s)")
+                       f"at least {self.min_items} item(s)", Said(f"{len(value)} item(s)"))
         out = [self.item.check(doc, path + (i,), v) for i, v in enumerate(value)]
         if self.unique:
             seen: set[Any] = set()
@@ -176,7 +183,7 @@ class Dict(Spec):
         if not isinstance(value, dict):
             raise fail(doc, path, "wrong type", self.description, type_name(value))
         if len(value) < self.min_items:
-            raise fail(doc, path, "mapping is empty", f"at least {self.min_items} entr{'y' if self.min_items == 1 else 'ies'}", "{}")
+            raise fail(doc, path, "mapping is empty", f"at least {self.min_items} entr{'y' if self.min_items == 1 else 'ies'}", Said("an empty mapping"))
         out = {}
         for k, v in value.items():
             self.key.check(doc, path + (k,), k)
@@ -208,7 +215,8 @@ class Map(Spec):
                            f"did you mean {close[0]!r}?" if close else None)
         for k in self.required:
             if k not in value:
-                raise fail(doc, path, f"missing required key {k!r}", f"{self.what} with {k!r}: {self.fields[k].description}")
+                raise fail(doc, path, f"missing required key {k!r}", f"{self.what} with {k!r}: {self.fields[k].description}",
+                           Said("keys " + ", ".join(map(str, value)) if value else "an empty mapping"))
         out = dict(self.defaults)
         for k, v in value.items():
             out[k] = self.fields[k].check(doc, path + (k,), v)

@@ -41,11 +41,25 @@ def dotted(path: KeyPath) -> str:
 def load_yaml(path: Path, display: str | None = None) -> SourceDoc:
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError("file not found", where=Location(name), hint="pass --config with the path of images.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read file: {exc}", where=Location(name)) from None
+        raise UserError("file not found", where=Location(name), hint="check the path (images.yaml is given with --config, a site overlay with --site or $BUILDTOOL_SITE)") from None
+    except IsADirectoryError:
+        raise UserError("is a folder, not a file", where=Location(name), expected="a YAML file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read file: {exc.strerror or exc}", where=Location(name)) from None
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() would
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise UserError(
+            "the file is not valid UTF-8 text",
+            where=Location(name, line),
+            expected="UTF-8 encoded YAML",
+            found=Said(f"byte 0x{raw[exc.start]:02x} at column {column}"),
+            hint="save the file as UTF-8",
+        ) from None
     return parse_yaml(text, name)
 
 
@@ -53,13 +67,7 @@ def parse_yaml(text: str, name: str) -> SourceDoc:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise UserError(
-            f"YAML syntax error: {exc.problem or exc}",
-            where=Location(name, line),
-            hint=(exc.context or None),
-        ) from None
+        raise _syntax_error(exc, name) from None
     except yaml.YAMLError as exc:  # pragma: no cover - other YAML errors carry no mark
         raise UserError(f"YAML error: {exc}", where=Location(name)) from None
     doc = SourceDoc(file=name, data=None)
@@ -69,6 +77,39 @@ def parse_yaml(text: str, name: str) -> SourceDoc:
     doc.lines[()] = node.start_mark.line + 1
     doc.data = _convert(node, (), doc)
     return doc
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> UserError:
+    """One paragraph for a YAML syntax error, pointing at the line the user must fix."""
+    problem = exc.problem or str(exc)
+    problem_line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    context_line = exc.context_mark.line + 1 if exc.context_mark else None
+    if exc.context and "flow" in exc.context and context_line and problem_line and context_line != problem_line:
+        # An unclosed [ or { is noticed lines later; the bracket's own line is the one to fix.
+        bracket = "[" if "sequence" in exc.context else "{"
+        closing = "]" if bracket == "[" else "}"
+        return UserError(
+            f"YAML syntax error: the '{bracket}' opened on this line is not closed (or an item lacks a ',')",
+            where=Location(name, context_line),
+            expected=f"'{closing}' to close it, and ',' between items",
+            found=Said(f"{problem} on line {problem_line}"),
+        )
+    if "\t" in problem or "'\\t'" in problem:
+        hint = "YAML indents with spaces only; replace the tab with spaces"
+    elif "<block end>" in problem and context_line:
+        hint = f"this line's indentation does not match the lines above it ({exc.context} started on line {context_line})"
+    elif exc.context and context_line:
+        hint = f"{exc.context} (started on line {context_line})"
+    else:
+        hint = exc.context or None
+    return UserError(f"YAML syntax error: {problem}", where=Location(name, problem_line or context_line), hint=hint)
+
+
+class Said(str):
+    """Text shown as it is after 'found:' (other values are shown with repr)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _convert(node: yaml.Node, path: KeyPath, doc: SourceDoc) -> Any:

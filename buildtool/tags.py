@@ -19,7 +19,7 @@ def placeholders(template: str) -> list[str]:
 def render_image_name(config: Config, facts: dict[str, Any]) -> str:
     template = config.tags.image
     out = []
-    for literal, field, spec, conv in string.Formatter().parse(template):
+    for literal, field, _spec, _conv in string.Formatter().parse(template):
         out.append(literal)
         if field is None:
             continue
