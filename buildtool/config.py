@@ -262,8 +262,13 @@ def _check_unique_keys(doc: SourceDoc, bases: dict[str, Base], components: dict[
     """Node ids are made of these keys, so a key may name one thing only (bases and every axis)."""
     seen: dict[str, KeyPath] = {k: ("bases", k) for k in bases}
     for axis, entries in components.items():
-        for key in entries:
-            if key == "none":
+        empty = [key for key, c in entries.items() if not c.is_layer]
+        if len(empty) > 1:
+            # Two "nothing" choices would yield the same layer chain, i.e. the same node twice.
+            raise fail(doc, ("components", axis, empty[1]), f"axis {axis!r} has two components with flavor 'none' ({empty[0]!r} and {empty[1]!r})",
+                       "at most one 'none' component per axis", empty[1])
+        for key, component in entries.items():
+            if not component.is_layer:
                 continue
             if key in seen:
                 raise fail(doc, ("components", axis, key), f"key {key!r} is already used at {'.'.join(map(str, seen[key]))}",

@@ -75,3 +75,16 @@ def test_valid_variations_are_accepted(fixture_copy, cli) -> None:
     result = cli("validate", "--config", config, "--site", site)
     assert result.code == 0, result.err
     assert str(site) in result.out
+
+
+def test_two_none_components_on_one_axis_are_an_error(tmp_path, capsys):
+    from matrix_fixture import IMAGES_YAML, write_config
+
+    from buildtool.cli import main
+
+    text = IMAGES_YAML.replace('    none: {flavor: none, tag: ""}\n    openmpi:', '    none: {flavor: none, tag: ""}\n    nompi: {flavor: none, tag: "x"}\n    openmpi:', 1)
+    path = write_config(tmp_path, text)
+    assert main(["validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "axis 'mpi' has two components with flavor 'none'" in err
+    assert f"images.yaml:{text.splitlines().index('    nompi: {flavor: none, tag: \"x\"}') + 1}:" in err
