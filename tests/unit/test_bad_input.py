@@ -154,8 +154,10 @@ CASES = [
          config=sub("openmpi: {flavor: openmpi,", 'openmpi: {flavor: openmpi, mpi4pi: "4.1.2",')),
     Case("missing-component-field", "components.onnxruntime.ort-cpu", "ort-cpu: {flavor: ort-cpu", ("missing required key 'version'",),
          config=sub('ort-cpu: {flavor: ort-cpu, version: "1.23.2",', "ort-cpu: {flavor: ort-cpu,")),
-    Case("key-used-twice-across-axes", "components.accelerator.openmpi", "    openmpi: {flavor: none", ("already used at components.mpi.openmpi",),
-         config=sub('    cpu: {flavor: none, tag: ""}\n', '    cpu: {flavor: none, tag: ""}\n    openmpi: {flavor: none, tag: "x"}\n')),
+    Case("key-used-twice-across-axes", "components.onnxruntime.openmpi", "    openmpi: {flavor: ort-cpu", ("already used at components.mpi.openmpi",),
+         config=sub('    ort-cpu: {flavor: ort-cpu,', '    openmpi: {flavor: ort-cpu, version: "1.23.2"}\n    ort-cpu: {flavor: ort-cpu,')),
+    Case("two-none-components-on-an-axis", "components.accelerator.nothing", "    nothing: {flavor: none", ("axis 'accelerator' has two components with flavor 'none'",),
+         config=sub('    cpu: {flavor: none, tag: ""}\n', '    cpu: {flavor: none, tag: ""}\n    nothing: {flavor: none, tag: "x"}\n')),
     Case("component-key-same-as-base", "components.python.debian12", "    debian12:", ("already used at bases.debian12",), nth=-1,
          config=sub("  python:\n", '  python:\n    debian12: {flavor: system-python, pip: "25.3"}\n')),
     # --- matrix axes, selectors, includes ---------------------------------------------------
