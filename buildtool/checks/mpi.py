@@ -1,0 +1,85 @@
+"""MPI: `mpirun --version` reports the pin; two ranks run as the non-root user (and mpi4py under mpirun)."""
+
+from __future__ import annotations
+
+import re
+
+from .base import CheckFailed, CheckImpl, Image, Probe, expect, normalize
+
+MPIRUN_VERSION = Probe("mpirun-version", "command -v mpirun && mpirun --version 2>&1")
+# Open MPI refuses to place 2 ranks on fewer slots without --oversubscribe; MPICH and Intel MPI take plain -n 2.
+_LAUNCH = 'extra=""; if mpirun --version 2>&1 | grep -q "Open MPI"; then extra="--oversubscribe"; fi; exec mpirun -n 2 $extra '
+TWO_RANKS = Probe("mpi-two-ranks", _LAUNCH + "hostname", timeout=90)
+MPI4PY_SCRIPT = ("from mpi4py import MPI; c = MPI.COMM_WORLD; "
+                 "print(c.Get_rank(), c.Get_size(), c.allreduce(c.Get_rank() + 1), MPI.Get_library_version().splitlines()[0].strip())")
+MPI4PY = Probe("mpi-mpi4py", _LAUNCH + f"python -c '{MPI4PY_SCRIPT}'", timeout=90)
+
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def reported_versions(text: str) -> list[str]:
+    return _VERSION.findall(text)
+
+
+def version_matches(output: str, pin: str, recorded: list[str]) -> tuple[bool, str]:
+    """Does `mpirun --version` report the pin? A shorter report (Intel MPI prints 2021.17 for 2021.17.2)
+    counts when the package database records the exact pin."""
+    found = reported_versions(output)
+    if pin in found:
+        return True, f"mpirun reports {pin}"
+    prefixes = [v for v in found if pin.startswith(v + ".")]
+    if prefixes and recorded:
+        return True, f"mpirun reports {prefixes[0]}; {recorded[0]} is installed"
+    return False, f"mpirun reports {', '.join(found) or 'no version'}, the pin is {pin}"
+
+
+def _recorded(image: Image, pin: str) -> list[str]:
+    """Installed MPI packages (Debian or PyPI) whose version is exactly the pin."""
+    out = []
+    for name, version in sorted(image.packages.items()):
+        if "mpi" in name and version.split(":", 1)[-1].rsplit("-", 1)[0] == pin:
+            out.append(f"{name} {version} (dpkg)")
+    for name, version in sorted(image.pip.items()):
+        if "mpi" in name and name != normalize("mpi4py") and version == pin:
+            out.append(f"{name} {version} (pip)")
+    return out
+
+
+def _version_probes(image: Image, params: dict) -> list[Probe]:
+    return [MPIRUN_VERSION]
+
+
+def _version_evaluate(image: Image, params: dict) -> str:
+    result = image.result(MPIRUN_VERSION.key)
+    expect(result.ok, f"`mpirun --version` failed (exit {result.rc}): {result.brief()}")
+    ok, note = version_matches(result.stdout, str(params["version"]), _recorded(image, str(params["version"])))
+    expect(ok, note)
+    return f"{result.stdout.splitlines()[0]}: {note}"
+
+
+def _run_probes(image: Image, params: dict) -> list[Probe]:
+    return [TWO_RANKS, MPI4PY] if params.get("mpi4py") else [TWO_RANKS]
+
+
+def _run_evaluate(image: Image, params: dict) -> str:
+    ranks = image.result(TWO_RANKS.key)
+    expect(ranks.ok, f"`mpirun -n 2 hostname` as the default user failed (exit {ranks.rc}): {ranks.brief()}")
+    hosts = [line for line in ranks.stdout.splitlines() if line.strip()]
+    expect(len(hosts) == 2, f"`mpirun -n 2 hostname` printed {len(hosts)} lines, expected 2: {ranks.stdout.strip()[:300]!r}")
+    if not params.get("mpi4py"):
+        return "2 ranks ran"
+    expect("mpi4py" in image.pip, "mpi4py is pinned for this image but `pip list` does not show it")
+    run = image.result(MPI4PY.key)
+    expect(run.ok, f"mpi4py under `mpirun -n 2` failed (exit {run.rc}): {run.brief()}")
+    rows = sorted(line.split(" ", 3) for line in run.stdout.splitlines() if re.match(r"^\d+ \d+ \d+", line))
+    got = [r[:3] for r in rows]
+    if got != [["0", "2", "3"], ["1", "2", "3"]]:
+        raise CheckFailed(f"mpi4py ranks printed {run.stdout.strip()[:300]!r}, expected ranks 0 and 1 of 2 with allreduce 3")
+    library = rows[0][3] if len(rows[0]) > 3 else ""
+    return f"2 ranks ran; mpi4py {image.pip['mpi4py']} allreduce ok ({library})"
+
+
+CHECKS = {
+    "mpirun-version": CheckImpl(_version_probes, _version_evaluate, "`mpirun --version` contains the pinned version"),
+    "two-rank-run": CheckImpl(_run_probes, _run_evaluate, "`mpirun -n 2` as the non-root user; mpi4py allreduce under mpirun"),
+}
