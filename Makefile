@@ -44,5 +44,8 @@ engine: ## start a Docker Engine if none answers (installs Debian's docker.io wh
 bases: venv engine ## make the bases of the selected group (GROUP=...)
 	$(BT) bases $(GROUP_ARG)
 
+build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bases, then the layer DAG
+	$(BT) bases $(GROUP_ARG) && $(BT) build $(GROUP_ARG) --jobs $(JOBS)
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

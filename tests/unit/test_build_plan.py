@@ -1,0 +1,117 @@
+"""The pure parts of `buildtool build`: needed nodes, stale contexts, the docker argv, retries, CA bundle choice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from fake_lock import fake_lock
+from matrix_fixture import load
+
+from buildtool.build import build_command, needed_nodes, new_run_id, pip_conf_text, resolve_ca_bundle, stale_contexts, transient_cause
+from buildtool.errors import OperationError
+from buildtool.expand import select
+from buildtool.generate import generate
+from buildtool.writer import write_tree_atomically
+
+
+@pytest.fixture()
+def gen(tmp_path):
+    config = load(tmp_path)
+    return config, generate(config, fake_lock(config))
+
+
+def test_needed_nodes_are_the_chains_without_bases_parents_first(gen):
+    config, g = gen
+    chosen = select(config, g.expansion.variants, None, ())
+    nodes = needed_nodes(g, chosen)
+    assert nodes and not any(g.dag.nodes[n].stage == "base" for n in nodes)
+    for v in chosen:  # every chain is in, each node once
+        assert {n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base"} <= set(nodes)
+    assert len(nodes) == len(set(nodes))
+    pos = {n: i for i, n in enumerate(nodes)}
+    for n in nodes:
+        parent = g.dag.nodes[n].parent
+        if parent in pos:
+            assert pos[parent] < pos[n]
+
+
+def test_stale_contexts_catch_missing_edited_and_non_executable_files(gen, tmp_path):
+    config, g = gen
+    chosen = select(config, g.expansion.variants, None, ())
+    nodes = needed_nodes(g, chosen)
+    out = tmp_path / "generated"
+    assert any("missing" in p for p in stale_contexts(g, nodes, out))
+    write_tree_atomically(out, g.tree)
+    assert stale_contexts(g, nodes, out) == []
+    leaf = nodes[-1]
+    (out / "nodes" / leaf / "Dockerfile").write_text(g.rendered[leaf].dockerfile + "RUN false\n")
+    assert stale_contexts(g, nodes, out) == [f"{out}/nodes/{leaf}/Dockerfile: differs from images.yaml + images.lock"]
+    (out / "nodes" / leaf / "Dockerfile").write_text(g.rendered[leaf].dockerfile)
+    system = next(n for n in nodes if g.dag.nodes[n].stage == "system")
+    (out / "nodes" / system / "with-build-secrets").chmod(0o644)
+    assert stale_contexts(g, nodes, out) == [f"{out}/nodes/{system}/with-build-secrets: not executable"]
+
+
+def test_build_command_has_no_tag_no_build_arg_and_secrets_by_file(tmp_path):
+    argv = build_command("/usr/bin/docker", tmp_path / "ctx", tmp_path / "iid", {"io.buildtool.hash": "abc"},
+                         {"ca-bundle": Path("/etc/ssl/certs/ca-certificates.crt")})
+    assert argv[:2] == ["/usr/bin/docker", "build"]
+    assert "-t" not in argv and "--tag" not in argv and "--build-arg" not in argv
+    assert argv[argv.index("--network") + 1] == "host"
+    assert argv[argv.index("--iidfile") + 1] == str(tmp_path / "iid")
+    assert argv[argv.index("--secret") + 1] == "id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt"
+    assert argv[argv.index("--label") + 1] == "io.buildtool.hash=abc"
+    assert argv[-1] == str(tmp_path / "ctx")
+    assert "--progress=plain" in argv
+
+
+@pytest.mark.parametrize("line", [
+    "#9 12.3 ERROR: Exception: ... ReadTimeoutError: HTTPSConnectionPool(host='files.pythonhosted.org', port=443): Read timed out.",
+    "#9 4.5 Err:1 http://deb.debian.org/debian bookworm/main amd64 openmpi-bin 4.1.4-3+b1\n#9 4.5   503  Service Unavailable [IP: 1.2.3.4 80]",
+    "#9 3.1 W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'",
+    "#9 2.0 urllib3.exceptions.ProtocolError: ('Connection broken: IncompleteRead(0 bytes read, 10 more expected)', ...)",
+    "#9 2.0 ConnectionResetError: [Errno 104] Connection reset by peer",
+    "#9 7.7 curl: (28) Operation timed out after 30000 milliseconds",
+    "#9 1.0 ERROR: HTTP error 502 while getting https://files.pythonhosted.org/x.whl",
+])
+def test_transient_download_errors_are_recognised(line):
+    assert transient_cause("#8 DONE 0.1s\n" + line + "\n#9 ERROR: process did not complete") is not None
+
+
+@pytest.mark.parametrize("text", [
+    "#9 [4/5] RUN false\n#9 ERROR: process \"/bin/bash -o pipefail -c false\" did not complete successfully: exit code: 1",
+    "#9 0.4 ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.",
+    "#9 0.4 E: Version '9.9' for 'openmpi-bin' was not found",
+])
+def test_real_failures_are_not_retried(text):
+    assert transient_cause(text) is None
+
+
+def test_the_cause_shown_drops_buildkits_prefix():
+    assert transient_cause("#12 3.456 requests.exceptions.ReadTimeout: Read timed out.") == "requests.exceptions.ReadTimeout: Read timed out."
+
+
+def test_ca_bundle_precedence(tmp_path):
+    cli, site, host = tmp_path / "cli.pem", tmp_path / "site.pem", tmp_path / "host.pem"
+    for p in (cli, site, host):
+        p.write_text("x")
+    assert resolve_ca_bundle(cli, str(site), host) == cli.resolve()
+    assert resolve_ca_bundle(None, str(site), host) == site.resolve()
+    assert resolve_ca_bundle(None, None, host) == host
+    assert resolve_ca_bundle(None, None, tmp_path / "absent.pem") is None
+    with pytest.raises(OperationError, match="not a readable file"):
+        resolve_ca_bundle(tmp_path / "nope.pem", None, host)
+
+
+def test_pip_conf_only_for_a_site_index():
+    assert pip_conf_text(None) is None
+    assert pip_conf_text("https://pypi.example/simple") == "[global]\nindex-url = https://pypi.example/simple\n"
+
+
+def test_run_ids_are_utc_stamps_and_unique(tmp_path):
+    now = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert new_run_id(tmp_path, now) == "20250102T030405Z"
+    (tmp_path / "20250102T030405Z").mkdir()
+    assert new_run_id(tmp_path, now) == "20250102T030405Z-2"
