@@ -115,3 +115,67 @@ def test_run_ids_are_utc_stamps_and_unique(tmp_path):
     assert new_run_id(tmp_path, now) == "20250102T030405Z"
     (tmp_path / "20250102T030405Z").mkdir()
     assert new_run_id(tmp_path, now) == "20250102T030405Z-2"
+
+
+# --- the runner's retry and tag-after-success logic, with a stand-in docker CLI (no engine) ------------------
+
+
+class FakeApi:
+    def __init__(self):
+        self.tags: list[tuple[str, str, str]] = []
+
+    def tag(self, image, repo, tag, force=False):
+        self.tags.append((image, repo, tag))
+        return True
+
+
+class FakeClient:
+    def __init__(self):
+        self.api = FakeApi()
+
+
+FAKE_CLI = """#!/bin/bash
+# Stand-in for `docker build`: fails with $FAKE_ERROR for the first $FAKE_FAILS calls, then writes an image id.
+count_file="$FAKE_STATE/count"; n=$(( $(cat "$count_file" 2>/dev/null || echo 0) + 1 )); echo $n > "$count_file"
+while [ $# -gt 0 ]; do [ "$1" = --iidfile ] && iid=$2; shift; done
+if [ "$n" -le "$FAKE_FAILS" ]; then echo "#9 1.2 $FAKE_ERROR"; exit 1; fi
+echo "#9 DONE"; echo -n sha256:0123456789abcdef > "$iid"
+"""
+
+
+def _runner(tmp_path, monkeypatch, fails, error, retries=2):
+    from buildtool.build import NodeJob, Runner
+
+    cli = tmp_path / "docker"
+    cli.write_text(FAKE_CLI)
+    cli.chmod(0o755)
+    monkeypatch.setenv("FAKE_STATE", str(tmp_path))
+    monkeypatch.setenv("FAKE_FAILS", str(fails))
+    monkeypatch.setenv("FAKE_ERROR", error)
+    said: list[str] = []
+    job = NodeJob("n", "buildtool/n:h-abc", "abc" * 10, tmp_path, tmp_path / "logs" / "n.log")
+    client = FakeClient()
+    return Runner(client=client, cli=str(cli), jobs={"n": job}, secrets={}, revision=None, retries=retries, say=said.append), client, said, job
+
+
+def test_transient_errors_are_retried_with_the_cause_shown_then_tagged(tmp_path, monkeypatch):
+    runner, client, said, job = _runner(tmp_path, monkeypatch, 2, "requests.exceptions.ReadTimeout: Read timed out.")
+    result = runner("n")
+    assert result.ok and result.attempts == 3 and runner.builds == 3
+    assert said == [f"      n: transient download error, retry {i}/2: requests.exceptions.ReadTimeout: Read timed out." for i in (1, 2)]
+    assert client.api.tags == [("sha256:0123456789abcdef", "buildtool/n", "h-abc")]
+    log = job.log.read_text()
+    assert log.count("=== n attempt") == 3 and "tagged buildtool/n:h-abc" in log
+
+
+def test_retries_are_bounded_and_a_failure_tags_nothing(tmp_path, monkeypatch):
+    runner, client, said, _ = _runner(tmp_path, monkeypatch, 5, "Connection reset by peer")
+    result = runner("n")
+    assert not result.ok and result.attempts == 3 and "Connection reset by peer" in result.detail
+    assert client.api.tags == []
+
+
+def test_a_real_failure_is_not_retried(tmp_path, monkeypatch):
+    runner, client, said, _ = _runner(tmp_path, monkeypatch, 1, "ERROR: process did not complete successfully: exit code: 1")
+    result = runner("n")
+    assert not result.ok and result.attempts == 1 and said == [] and client.api.tags == []
