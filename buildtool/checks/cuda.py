@@ -16,6 +16,7 @@ def probe_command(mode: str) -> str:
 
 
 CUDA_VERSIONS = Probe("cuda-versions", probe_command("versions"))
+TENSORRT_VERSION = Probe("tensorrt-version", probe_command("tensorrt"))
 
 
 # Version integers -> dotted versions -----------------------------------------------
@@ -37,6 +38,14 @@ def cudnn_version(value: int) -> str:
 def nccl_version(value: int) -> str:
     """ncclGetVersion: from 2.9 on 10000*major + 100*minor + patch (22703 -> '2.27.3'); before, 1000*major + 100*minor + patch."""
     if value >= 20900:
+        return f"{value // 10000}.{(value % 10000) // 100}.{value % 100}"
+    return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
+
+
+def tensorrt_version(value: int) -> str:
+    """getInferLibVersion: TensorRT 10+ is 10000*major + 100*minor + patch (101303 -> '10.13.3');
+    TensorRT 8 1000*major + 100*minor + patch (8601 -> '8.6.1')."""
+    if value >= 100000:
         return f"{value // 10000}.{(value % 10000) // 100}.{value % 100}"
     return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
 
@@ -108,7 +117,26 @@ def _versions_evaluate(image: Image, params: dict) -> str:
     return ", ".join(found)
 
 
+def _trt_probes(image: Image, params: dict) -> list[Probe]:
+    return [LDCONFIG, TENSORRT_VERSION]
+
+
+def _trt_evaluate(image: Image, params: dict) -> str:
+    cache = linker_cache(image)
+    missing = [stem for stem in params.get("libs", ["libnvinfer"]) if not find_library(cache, stem)]
+    expect(not missing, f"not in `ldconfig -p`: {', '.join(missing)}")
+    result = image.result(TENSORRT_VERSION.key)
+    expect(result.ok, f"the ctypes probe failed (exit {result.rc}): {result.brief()}")
+    entry = parse_report(result.stdout).get("tensorrt")
+    if not isinstance(entry, dict) or "value" not in entry:
+        raise CheckFailed(f"libnvinfer: {entry.get('error') if isinstance(entry, dict) else 'no answer'}")
+    got, want = tensorrt_version(int(entry["value"])), pin_prefix(params["tensorrt"], 3)
+    expect(got == want, f"libnvinfer ({entry.get('library')}) reports {got} ({entry['value']}), the pin is {params['tensorrt']} (want {want})")
+    return f"{entry.get('library')}: TensorRT {got} ({entry['value']})"
+
+
 CHECKS = {
+    "tensorrt-libraries": CheckImpl(_trt_probes, _trt_evaluate, "libnvinfer in `ldconfig -p`; getInferLibVersion equals the TensorRT pin"),
     "libraries-resolvable": CheckImpl(_libs_probes, _libs_evaluate, "libcudart, libcudnn, libnccl in `ldconfig -p`"),
     "library-versions": CheckImpl(_versions_probes, _versions_evaluate, "cudaRuntimeGetVersion, cudnnGetVersion, ncclGetVersion equal the pins"),
 }

@@ -20,3 +20,10 @@ class OrtTensorrtFlavor(OrtFlavor):
         out = super().labels(component, facts)
         out["io.buildtool.tensorrt.version"] = facts["onnxruntime.tensorrt"]
         return out
+
+    def checks(self, component, facts):
+        from .base import Check
+
+        return super().checks(component, facts) + (
+            Check("cuda", "tensorrt-libraries", {"libs": ["libnvinfer"], "tensorrt": facts["onnxruntime.tensorrt"]}),
+        )

@@ -117,3 +117,26 @@ def test_probe_script_reports_missing_libraries_as_errors(tmp_path):
     assert set(data) >= {"cudart", "cudnn", "nccl"}
     for lib in ("cudart", "cudnn", "nccl"):
         assert "error" in data[lib] or "value" in data[lib]
+
+
+@pytest.mark.parametrize(("value", "want"), [(101303, "10.13.3"), (100000, "10.0.0"), (8601, "8.6.1")])
+def test_tensorrt_version(value, want):
+    assert cuda.tensorrt_version(value) == want
+
+
+def test_tensorrt_check_against_the_pin():
+    import json
+
+    from buildtool.checks.linker import LDCONFIG
+
+    ldconfig = "\tlibnvinfer.so.10 (libc6,x86-64) => /opt/venv/lib/python3.11/site-packages/tensorrt_libs/libnvinfer.so.10\n"
+    report = {"mode": "tensorrt", "tensorrt": {"library": "libnvinfer.so.10", "rc": 0, "value": 101303}}
+    image = Image(entry={"image": "x", "tag": "t", "checks": []},
+                  results={LDCONFIG.key: Result(0, ldconfig, ""), cuda.TENSORRT_VERSION.key: Result(0, json.dumps(report), "")})
+    check = cuda.CHECKS["tensorrt-libraries"]
+    assert "TensorRT 10.13.3" in check.evaluate(image, {"libs": ["libnvinfer"], "tensorrt": "10.13.3.9"})
+    with pytest.raises(CheckFailed, match="the pin is 10.14.0"):
+        check.evaluate(image, {"libs": ["libnvinfer"], "tensorrt": "10.14.0.1"})
+    image.results[LDCONFIG.key] = Result(0, "", "")
+    with pytest.raises(CheckFailed, match="libnvinfer"):
+        check.evaluate(image, {"libs": ["libnvinfer"], "tensorrt": "10.13.3.9"})

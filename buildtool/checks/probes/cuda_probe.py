@@ -6,6 +6,7 @@ the caller decodes them (buildtool.checks.cuda).
 
     versions: cudaRuntimeGetVersion, cudnnGetVersion, ncclGetVersion -- work without a GPU or driver
     device:   cudaDriverGetVersion, cudaGetDeviceCount (> 0 wanted), cudnnCreate, ncclCommInitAll on device 0
+    tensorrt: getInferLibVersion of libnvinfer
 """
 
 import ctypes
@@ -15,7 +16,7 @@ import re
 import subprocess
 import sys
 
-LIBS = {"cudart": "cudart", "cudnn": "cudnn", "nccl": "nccl"}
+LIBS = {"cudart": "cudart", "cudnn": "cudnn", "nccl": "nccl", "tensorrt": "nvinfer"}
 
 
 def _candidates(stem):
@@ -117,9 +118,22 @@ def device():
     return out
 
 
+def tensorrt():
+    out = {}
+
+    def nvinfer():
+        lib, name = load(LIBS["tensorrt"])
+        lib.getInferLibVersion.restype = ctypes.c_int32
+        return {"library": name, "rc": 0, "value": int(lib.getInferLibVersion())}
+
+    _call(out, "tensorrt", nvinfer)
+    return out
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else "versions"
-    print(json.dumps({"mode": mode, **(device() if mode == "device" else versions())}, sort_keys=True))
+    report = {"device": device, "tensorrt": tensorrt}.get(mode, versions)()
+    print(json.dumps({"mode": mode, **report}, sort_keys=True))
     return 0
 
 
