@@ -190,7 +190,7 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
     if not SUITE.is_dir():
         raise OperationError(f"the image test suite is missing: {SUITE}")
     run_id = run_id or new_run_id()
-    run_dir = reports / run_id
+    run_dir = (reports / run_id).resolve()  # the pytest processes run in the repository root
     for sub in ("junit", "results", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     present = {e["image"]: image_present(e["tag"]) for e in plan}
