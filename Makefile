@@ -47,5 +47,9 @@ bases: venv engine ## make the bases of the selected group (GROUP=...)
 build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bases, then the layer DAG
 	$(BT) bases $(GROUP_ARG) && $(BT) build $(GROUP_ARG) --jobs $(JOBS)
 
+.PHONY: test-images
+test-images: venv engine ## verify the selected group's built images with pytest-testinfra (GROUP=..., JOBS=N; reports/)
+	$(BT) verify $(GROUP_ARG) --jobs $(JOBS)
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
