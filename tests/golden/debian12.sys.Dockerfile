@@ -18,7 +18,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
       libfuse2=1.0-1 \
  && echo user_allow_other >> /etc/fuse.conf
 # The non-root user the image ends as; a pre-existing user with the same uid (ubuntu) is replaced.
-RUN existing="$(getent passwd 1000 | cut -d: -f1)" \
+RUN existing="$(getent passwd 1000 | cut -d: -f1 || true)" \
  && if [ -n "$existing" ] && [ "$existing" != "app" ]; then userdel --remove "$existing"; fi \
  && if ! getent passwd app >/dev/null; then useradd --create-home --uid 1000 --shell /bin/bash app; fi \
  && mkdir -p /home/app \
