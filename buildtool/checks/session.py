@@ -28,6 +28,7 @@ from .base import DEFAULT_USER, SESSION_PROBES, CheckFailed, Image, NotRun, Prob
 from .batch import dedupe, parse_output, runner_script
 
 RUN_LABEL = "io.buildtool.verify.run"
+HOSTNAME = "buildtool-verify"
 
 
 class SessionError(RuntimeError):
@@ -77,7 +78,9 @@ class ImageSession:
         if found.returncode != 0:
             raise SessionError(f"image {tag} is not on the engine: build it first (`buildtool build`)")
         inspect = json.loads(found.stdout)[0]
-        args = ["run", "-d", "--rm", "--network", "none", "--entrypoint", "sleep"]
+        # No network (checks need none, and no bridge to depend on), but a hostname that resolves,
+        # as on a bridge network: MPICH's TCP channel looks up its own hostname even on one node.
+        args = ["run", "-d", "--rm", "--network", "none", "--hostname", HOSTNAME, "--add-host", f"{HOSTNAME}:127.0.0.1", "--entrypoint", "sleep"]
         if self.run_id:
             args += ["--label", f"{RUN_LABEL}={self.run_id}"]
         if self.gpu:
