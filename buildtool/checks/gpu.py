@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .base import CheckFailed, CheckImpl, Image, NotRun, Probe
 from .cuda import parse_report, probe_command
+from .onnxruntime import model_evaluate, tiny_model_probe
 
 NO_GPU = "no GPU: docker run --gpus all failed"
 CUDA_DEVICE = Probe("cuda-device", probe_command("device"))
@@ -42,4 +43,17 @@ def _evaluate(image: Image, params: dict) -> str:
     return note
 
 
-CHECKS = {"device-visible": CheckImpl(_probes, _evaluate, "cudaGetDeviceCount > 0, cudnnCreate and ncclCommInitAll succeed (GPU tier)")}
+def _ort_probes(image: Image, params: dict) -> list[Probe]:
+    return [tiny_model_probe(image, params["provider"])] if image.gpu else []
+
+
+def _ort_evaluate(image: Image, params: dict) -> str:
+    if not image.gpu:
+        raise NotRun(NO_GPU)
+    return model_evaluate(image, params["provider"])
+
+
+CHECKS = {
+    "device-visible": CheckImpl(_probes, _evaluate, "cudaGetDeviceCount > 0, cudnnCreate and ncclCommInitAll succeed (GPU tier)"),
+    "onnxruntime-on-device": CheckImpl(_ort_probes, _ort_evaluate, "the tiny model runs on the GPU provider, no fallback (GPU tier)"),
+}

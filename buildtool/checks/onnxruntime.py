@@ -70,7 +70,11 @@ def _model_probes(image: Image, params: dict) -> list[Probe]:
 
 
 def _model_evaluate(image: Image, params: dict) -> str:
-    provider = params["provider"]
+    return model_evaluate(image, params["provider"])
+
+
+def model_evaluate(image: Image, provider: str) -> str:
+    """The tiny model ran on `provider` (ONNX Runtime did not fall back) and returned the expected numbers."""
     result = image.result(tiny_model_probe(image, provider).key)
     expect(result.ok, f"InferenceSession on {provider} failed (exit {result.rc}): {result.brief()}")
     out = parse_report(result.stdout)

@@ -15,3 +15,8 @@ class OrtCudaFlavor(OrtFlavor):
 
     def facts(self, component, base, apt_pins):
         return {**super().facts(component, base, apt_pins), "cuda": component.fields["cuda"]}
+
+    def checks(self, component, facts):
+        from .base import Check
+
+        return super().checks(component, facts) + (Check("gpu", "onnxruntime-on-device", {"provider": self.provider, "tier": "gpu"}),)

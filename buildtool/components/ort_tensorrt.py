@@ -26,4 +26,5 @@ class OrtTensorrtFlavor(OrtFlavor):
 
         return super().checks(component, facts) + (
             Check("cuda", "tensorrt-libraries", {"libs": ["libnvinfer"], "tensorrt": facts["onnxruntime.tensorrt"]}),
+            Check("gpu", "onnxruntime-on-device", {"provider": self.provider, "tier": "gpu"}),
         )

@@ -140,3 +140,25 @@ def test_tensorrt_check_against_the_pin():
     image.results[LDCONFIG.key] = Result(0, "", "")
     with pytest.raises(CheckFailed, match="libnvinfer"):
         check.evaluate(image, {"libs": ["libnvinfer"], "tensorrt": "10.13.3.9"})
+
+
+def test_onnxruntime_on_device_is_gpu_tier():
+    import json
+    from pathlib import Path
+
+    from buildtool.checks import onnxruntime
+
+    models = Path(__file__).resolve().parents[1] / "images" / "models"
+    spec = json.loads((models / "tiny_linear.json").read_text())
+    check = gpu.CHECKS["onnxruntime-on-device"]
+    off = Image(entry={"image": "x", "tag": "t", "checks": []}, assets=models, gpu=False)
+    assert check.probes(off, {"provider": "CUDAExecutionProvider"}) == []
+    with pytest.raises(NotRun):
+        check.evaluate(off, {"provider": "CUDAExecutionProvider"})
+    on = Image(entry={"image": "x", "tag": "t", "checks": []}, assets=models, gpu=True)
+    key = onnxruntime.tiny_model_probe(on, "CUDAExecutionProvider").key
+    on.results[key] = Result(0, json.dumps({"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"], "y": spec["y"]}), "")
+    assert "CUDAExecutionProvider" in check.evaluate(on, {"provider": "CUDAExecutionProvider"})
+    on.results[key] = Result(0, json.dumps({"providers": ["CPUExecutionProvider"], "y": spec["y"]}), "")
+    with pytest.raises(CheckFailed, match="fell back"):
+        check.evaluate(on, {"provider": "CUDAExecutionProvider"})
