@@ -9,3 +9,4 @@ class MpichFlavor(AptMpiFlavor):
     name = "mpich"
     packages = ("mpich", "libmpich-dev")
     version_package = "mpich"
+    template = None  # its own partial: mpich.Dockerfile.j2 (adds the libmpi.so.12 name mpi4py loads)
