@@ -8,7 +8,7 @@ GROUP ?=
 JOBS ?= 2
 GROUP_ARG := $(if $(GROUP),--group $(GROUP),)
 
-.PHONY: help venv generate check lint test test-unit engine bases build clean
+.PHONY: help venv generate check lint test test-unit engine bases build test-images clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,10 +33,13 @@ lint: venv ## ruff on the package, hadolint on every generated Dockerfile
 test-unit: venv ## unit tests only (no engine, no network)
 	$(PY) -m pytest tests/unit -q
 
-test: venv ## the README's test command: freshness, lint, unit tests, then engine tests
+test: venv ## the README's test command: freshness, lint, unit tests, build + verify the smoke group, engine tests
 	$(BT) check
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests/unit -q
+	$(MAKE) --no-print-directory build GROUP=smoke
+	$(MAKE) --no-print-directory test-images GROUP=smoke
+	$(PY) -m pytest tests/integration -q -rs
 
 engine: ## start a Docker Engine if none answers (installs Debian's docker.io when missing)
 	bash scripts/ensure-engine.sh
@@ -47,7 +50,6 @@ bases: venv engine ## make the bases of the selected group (GROUP=...)
 build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bases, then the layer DAG
 	$(BT) bases $(GROUP_ARG) && $(BT) build $(GROUP_ARG) --jobs $(JOBS)
 
-.PHONY: test-images
 test-images: venv engine ## verify the selected group's built images with pytest-testinfra (GROUP=..., JOBS=N; reports/)
 	$(BT) verify $(GROUP_ARG) --jobs $(JOBS)
 
