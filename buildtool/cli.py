@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
     _format(p)
 
+    p = sub.add_parser("prune", help="remove content-hash tags the current plan no longer names, and old build cache")
+    _common(p)
+    p.add_argument("--dry-run", action="store_true", help="print what would be removed")
+    p.add_argument("--cache-age", default="168h", help="also prune BuildKit cache older than this (default: 168h; '' to skip)")
+
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")

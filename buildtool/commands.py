@@ -163,3 +163,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     g = generate(config, lock)
     chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
     return run_verify(config, g, chosen, args)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .prune import run_prune
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    current = {r.tag for r in g.rendered.values()}
+    return run_prune(current, dry_run=args.dry_run, cache_age=args.cache_age or None)
