@@ -8,7 +8,7 @@ GROUP ?=
 JOBS ?= 2
 GROUP_ARG := $(if $(GROUP),--group $(GROUP),)
 
-.PHONY: help venv generate check lint test test-unit engine bases build test-images prune clean
+.PHONY: help venv generate check lint test test-unit engine bases build test-images serve-smoke prune clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bas
 
 test-images: venv engine ## verify the selected group's built images with pytest-testinfra (GROUP=..., JOBS=N; reports/)
 	$(BT) verify $(GROUP_ARG) --jobs $(JOBS)
+
+serve-smoke: venv engine ## model-serving smoke (POST /score) on the selected group's CPU leaves
+	$(BT) serving $(GROUP_ARG)
 
 prune: venv engine ## remove superseded content-hash tags and BuildKit cache older than a week
 	$(BT) prune

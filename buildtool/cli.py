@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
     _format(p)
 
+    p = sub.add_parser("serving", help="model-serving smoke: serve a tiny model FROM each CPU leaf (POST /score) and check the reply")
+    _common(p)
+    _selection(p)
+    p.add_argument("--network", choices=("auto", "bridge", "host"), default="auto",
+                   help="auto: the default bridge, else the host network once the bridge fails (default: auto)")
+    p.add_argument("--keep", action="store_true", help="keep the serving images (containers are always removed)")
+    _format(p)
+
     p = sub.add_parser("prune", help="remove content-hash tags the current plan no longer names, and old build cache")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="print what would be removed")

@@ -172,3 +172,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
     g = generate(config, lock)
     current = {r.tag for r in g.rendered.values()}
     return run_prune(current, dry_run=args.dry_run, cache_age=args.cache_age or None)
+
+
+def cmd_serving(args: argparse.Namespace) -> int:
+    """Build a model-serving image FROM each selected CPU leaf, POST two rows to /score, compare; exit 1 on any failure."""
+    from .engine import docker_cli
+    from .serving import serving_smoke
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    results = serving_smoke(config, g, chosen, docker_cli=docker_cli(), keep=args.keep, network=args.network,
+                            out=sys.stderr if args.format == "json" else sys.stdout)
+    if args.format == "json":
+        emit_json([r.as_dict() for r in results])
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
