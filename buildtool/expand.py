@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 from .components import SYSTEM, flavor
 from .errors import Location, UserError
 from .lock import Lock
-from .model import AXES, LAYER_AXES, Config, Dropped, Selector, Variant
-from .rules import first_violation, rule_facts
+from .model import AXES, LAYER_AXES, Base, Config, Dropped, Selector, Variant
+from .rules import RuleChecker, first_violation, rule_facts
 from .tags import render_image_name
 
 Combo = tuple[tuple[str, str], ...]
@@ -29,6 +28,14 @@ def variant_facts(config: Config, combo: Combo, lock: Lock) -> dict[str, Any]:
     chosen = dict(combo)
     base = config.bases[chosen["os"]]
     apt = lock.apt.get(base.key, {})
+    facts = _os_facts(config, base, apt)
+    for axis in LAYER_AXES:
+        facts.update(_axis_facts(config, axis, chosen[axis], base, apt))
+    return facts
+
+
+def _os_facts(config: Config, base: Base, apt: dict[str, str]) -> dict[str, Any]:
+    """The os.* and system.* part of a variant's facts."""
     facts: dict[str, Any] = {
         "os": base.key,
         "os.family": base.family,
@@ -43,13 +50,17 @@ def variant_facts(config: Config, combo: Combo, lock: Lock) -> dict[str, Any]:
     }
     facts.update({f"os.{k}": v for k, v in base.provides})
     facts.update({f"system.{k}": v for k, v in SYSTEM.facts(None, base, apt).items()})  # type: ignore[arg-type]
-    for axis in LAYER_AXES:
-        component = config.component(axis, chosen[axis])
-        own = flavor(component.flavor).facts(component, base, apt)
-        own = {"key": component.key, "flavor": component.flavor, **own}
-        own["tag"] = _component_tag(config, component.axis, component.key, component.fields.get("tag", ""), own)
-        facts[axis] = component.key
-        facts.update({f"{axis}.{k}": v for k, v in own.items()})
+    return facts
+
+
+def _axis_facts(config: Config, axis: str, key: str, base: Base, apt: dict[str, str]) -> dict[str, Any]:
+    """The <axis> and <axis>.* part of a variant's facts: one component on one base."""
+    component = config.component(axis, key)
+    own = flavor(component.flavor).facts(component, base, apt)
+    own = {"key": component.key, "flavor": component.flavor, **own}
+    own["tag"] = _component_tag(config, component.axis, component.key, component.fields.get("tag", ""), own)
+    facts: dict[str, Any] = {axis: component.key}
+    facts.update({f"{axis}.{k}": v for k, v in own.items()})
     return facts
 
 
@@ -65,26 +76,111 @@ def _component_tag(config: Config, axis: str, key: str, template: str, own: dict
         ) from None
 
 
+class _FactParts:
+    """Facts are the union of one os part per base and one part per (axis, component, base): compute each once.
+
+    A variant's facts are {**os part, **python part, **mpi part, **accelerator part, **onnxruntime part},
+    the same dict (keys in the same order) variant_facts builds. Parts are computed in the order a walk
+    over the axes product first needs them, so a failing part (a bad tag template) raises the same
+    error, for the same combination, as computing every candidate's facts in product order would.
+    """
+
+    def __init__(self, config: Config, lock: Lock) -> None:
+        self.config = config
+        self.lock = lock
+        self.os: dict[str, dict[str, Any]] = {}
+        self.axis: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for base_key in config.axes["os"]:
+            base = config.bases[base_key]
+            apt = lock.apt.get(base.key, {})
+            self.os[base_key] = _os_facts(config, base, apt)
+            order = [(a, config.axes[a][0]) for a in LAYER_AXES]
+            order += [(a, v) for a in reversed(LAYER_AXES) for v in config.axes[a][1:]]
+            for axis, key in order:
+                self.axis[(axis, key, base_key)] = _axis_facts(config, axis, key, base, apt)
+
+    def known(self) -> set[str]:
+        names: set[str] = set()
+        for part in self.os.values():
+            names.update(part)
+        for part in self.axis.values():
+            names.update(part)
+        return names
+
+    def facts(self, combo: Combo) -> dict[str, Any]:
+        base = combo[0][1]
+        parts = self.axis
+        out = dict(self.os[base])
+        for axis, key in combo[1:]:
+            out.update(parts[(axis, key, base)])
+        return out
+
+
 def expand(config: Config, lock: Lock) -> Expansion:
-    candidates: list[Combo] = [tuple(zip(AXES, values)) for values in itertools.product(*(config.axes[a] for a in AXES))]
-    facts_of = {combo: variant_facts(config, combo, lock) for combo in candidates}
-    _check_rule_facts(config, facts_of)
+    parts = _FactParts(config, lock)
+    _check_rule_facts(config, parts.known())
+    check = RuleChecker(config.rules)
+    values = [config.axes[a] for a in AXES]
+    # Bit i of masks[level][value] is set when matrix.exclude[i] allows that value on that axis:
+    # a combination is excluded by the lowest i set in the AND over its axes.
+    everything = (1 << len(config.exclude)) - 1
+    masks: list[dict[str, int]] = []
+    for level, axis in enumerate(AXES):
+        level_masks = {}
+        for value in values[level]:
+            mask = 0
+            for i, sel in enumerate(config.exclude):
+                allowed = dict(sel.values).get(axis)
+                if allowed is None or value in allowed:
+                    mask |= 1 << i
+            level_masks[value] = mask
+        masks.append(level_masks)
+    exclude_reason = [f"matrix.exclude[{i}] ({config.path}:{sel.line})" for i, sel in enumerate(config.exclude)]
+    rule_reason = {id(rule): f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}" for rule in config.rules}
     kept: list[Combo] = []
+    facts_of: dict[Combo, dict[str, Any]] = {}
     dropped: list[Dropped] = []
-    for combo in candidates:
-        as_dict = dict(combo)
-        excl = next((i for i, sel in enumerate(config.exclude) if sel.matches(as_dict)), None)
-        if excl is not None:
-            dropped.append(Dropped(combo, f"matrix.exclude[{excl}] ({config.path}:{config.exclude[excl].line})"))
-            continue
-        rule = first_violation(config.rules, facts_of[combo])
-        if rule is not None:
-            dropped.append(Dropped(combo, f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}"))
-            continue
-        kept.append(combo)
+    os_parts, axis_parts = parts.os, parts.axis
+    last = len(AXES) - 1
+    last_axis, last_values, last_masks = AXES[last], values[last], masks[last]
+    last_of: dict[str, list[tuple[Combo, int, dict[str, Any]]]] = {}  # base -> (last axis value, mask, facts part)
+    drop, first_violation_of = dropped.append, check.first_violation
+
+    def walk(level: int, prefix: Combo, mask: int, base: str, merged: dict[str, Any]) -> None:
+        axis, level_masks = AXES[level], masks[level]
+        for value in values[level]:
+            combo = prefix + ((axis, value),)
+            m = mask & level_masks[value]
+            if level == 0:
+                walk(1, combo, m, value, os_parts[value])
+            elif level < last - 1:
+                walk(level + 1, combo, m, base, {**merged, **axis_parts[(axis, value, base)]})
+            else:
+                inner = {**merged, **axis_parts[(axis, value, base)]}
+                lasts = last_of.get(base)
+                if lasts is None:
+                    lasts = last_of[base] = [(((last_axis, v),), last_masks[v], axis_parts[(last_axis, v, base)]) for v in last_values]
+                for suffix, last_mask, part in lasts:
+                    lm = m & last_mask
+                    if lm:
+                        drop(Dropped(combo + suffix, exclude_reason[(lm & -lm).bit_length() - 1]))
+                        continue
+                    facts = {**inner, **part}
+                    rule = first_violation_of(facts)
+                    if rule is not None:
+                        drop(Dropped(combo + suffix, rule_reason[id(rule)]))
+                        continue
+                    leaf = combo + suffix
+                    kept.append(leaf)
+                    facts_of[leaf] = facts
+
+    if last < 2:  # pragma: no cover - AXES is fixed at five
+        raise AssertionError("expand walks at least three axes")
+    walk(0, (), everything, "", {})
+    kept_set = set(kept)
     for i, sel in enumerate(config.include):
         combo = tuple((a, dict(sel.values)[a][0]) for a in AXES)
-        facts = facts_of.get(combo) or variant_facts(config, combo, lock)
+        facts = facts_of.get(combo) or parts.facts(combo)
         rule = first_violation(config.rules, facts)
         if rule is not None:
             raise UserError(
@@ -95,8 +191,9 @@ def expand(config: Config, lock: Lock) -> Expansion:
                 found=_combo_text(combo),
             )
         facts_of[combo] = facts
-        if combo not in kept:
+        if combo not in kept_set:
             kept.append(combo)
+            kept_set.add(combo)
             dropped = [d for d in dropped if d.combo != combo]
     if not kept:
         raise UserError(
@@ -115,10 +212,7 @@ def _combo_text(combo: Combo) -> str:
     return " ".join(f"{a}={v}" for a, v in combo)
 
 
-def _check_rule_facts(config: Config, facts_of: dict[Combo, dict[str, Any]]) -> None:
-    known: set[str] = set()
-    for facts in facts_of.values():
-        known.update(facts)
+def _check_rule_facts(config: Config, known: set[str]) -> None:
     for index, rule in enumerate(config.rules):
         for name in sorted(rule_facts(rule)):
             if name not in known:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from .model import LAYER_AXES, Base, Component, Config, Variant
@@ -62,36 +64,64 @@ class Dag:
 
 def _facts_up_to(variant: Variant, stage: str) -> dict[str, Any]:
     """A node's facts: those of the OS, the system layer, and the axes down to its own stage."""
-    allowed = {"os", "system"} | set(LAYER_AXES[: LAYER_AXES.index(stage) + 1] if stage in LAYER_AXES else ())
+    allowed = _allowed_prefixes(stage)
     return {k: v for k, v in variant.facts.items() if k.split(".", 1)[0] in allowed}
+
+
+@cache
+def _allowed_prefixes(stage: str) -> frozenset[str]:
+    return frozenset({"os", "system"} | set(LAYER_AXES[: LAYER_AXES.index(stage) + 1] if stage in LAYER_AXES else ()))
+
+
+class _FactsSlicer:
+    """_facts_up_to for many variants whose facts share few key layouts: pick the keys once per layout."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], Any]] = {}
+
+    def __call__(self, facts: dict[str, Any], stage: str) -> dict[str, Any]:
+        layout = tuple(facts)
+        picked = self.keys.get((stage, layout))
+        if picked is None:
+            allowed = _allowed_prefixes(stage)
+            keys = tuple(k for k in layout if k.split(".", 1)[0] in allowed)
+            picked = self.keys[(stage, layout)] = (keys, itemgetter(*keys) if len(keys) > 1 else None)
+        keys, get = picked
+        if get is None:
+            return {k: facts[k] for k in keys}
+        return dict(zip(keys, get(facts)))
 
 
 def build_dag(config: Config, variants: tuple[Variant, ...]) -> Dag:
     nodes: dict[str, Node] = {}
     variant_node: dict[str, str] = {}
+    facts_up_to = _FactsSlicer()
+    layer_axes = tuple((axis, config.components[axis]) for axis in LAYER_AXES)
 
-    def add(node_id: str, stage: str, base: Base, component: Component | None, parent: str | None, facts: dict[str, Any], depth: int) -> None:
-        existing = nodes.get(node_id)
-        if existing is None:
-            nodes[node_id] = Node(node_id, stage, base, component, parent, facts, depth)
-            if parent is not None:
-                nodes[parent].children.append(node_id)
-        elif existing.facts != facts:  # pragma: no cover - config validation makes keys unique
-            raise AssertionError(f"node {node_id} reached with different facts")
-
+    # A node id is its base key and the keys of its components (unique across bases and axes), and
+    # a variant's facts are a function of those: two variants reaching one id agree on its facts.
     for variant in variants:
-        base = config.bases[variant.get("os")]
-        add(base.key, "base", base, None, None, _facts_up_to(variant, "base"), 0)
-        parent = f"{base.key}.sys"
-        add(parent, SYSTEM_STAGE, base, None, base.key, _facts_up_to(variant, SYSTEM_STAGE), 1)
+        chosen = dict(variant.combo)
+        facts = variant.facts
+        base = config.bases[chosen["os"]]
+        parent = base.key
+        if parent not in nodes:
+            nodes[parent] = Node(parent, "base", base, None, None, facts_up_to(facts, "base"), 0)
+        node_id = f"{parent}.sys"
+        if node_id not in nodes:
+            nodes[node_id] = Node(node_id, SYSTEM_STAGE, base, None, parent, facts_up_to(facts, SYSTEM_STAGE), 1)
+            nodes[parent].children.append(node_id)
+        parent = node_id
         depth = 1
-        for axis in LAYER_AXES:
-            component = config.component(axis, variant.get(axis))
+        for axis, components in layer_axes:
+            component = components[chosen[axis]]
             if not component.is_layer:
                 continue
             depth += 1
             node_id = f"{parent}.{component.key}"
-            add(node_id, axis, base, component, parent, _facts_up_to(variant, axis), depth)
+            if node_id not in nodes:
+                nodes[node_id] = Node(node_id, axis, base, component, parent, facts_up_to(facts, axis), depth)
+                nodes[parent].children.append(node_id)
             parent = node_id
         nodes[parent].variants.append(variant.name)
         variant_node[variant.name] = parent

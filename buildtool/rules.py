@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -15,6 +16,15 @@ def _release(value: str, parts: int) -> tuple[str, ...]:
     return segments[:parts] if parts else segments
 
 
+@lru_cache(maxsize=4096)
+def _in_range(value: str, spec: str) -> bool:
+    """Version(value) in SpecifierSet(spec); parsing both is the costly part of a rule, so remember it."""
+    try:
+        return Version(value) in SpecifierSet(spec)
+    except InvalidVersion:
+        return False
+
+
 def matches(facts: dict[str, Any], fact: str, matcher: Matcher) -> bool:
     value = str(facts.get(fact, "") or "")
     if matcher.kind == "eq":
@@ -26,10 +36,7 @@ def matches(facts: dict[str, Any], fact: str, matcher: Matcher) -> bool:
     if matcher.kind == "version":
         if not value:
             return False
-        try:
-            return Version(value) in SpecifierSet(matcher.value)
-        except InvalidVersion:
-            return False
+        return _in_range(value, matcher.value)
     if matcher.kind == "same":
         other = str(facts.get(matcher.value, "") or "")
         return bool(value) and _release(value, matcher.parts) == _release(other, matcher.parts)
@@ -55,3 +62,22 @@ def rule_facts(rule: Rule) -> set[str]:
     names = {fact for fact, _ in rule.when + rule.require}
     names |= {m.value for _, m in rule.when + rule.require if m.kind == "same"}
     return names
+
+
+class RuleChecker:
+    """first_violation for many variants. The verdict depends only on the facts the rules name, and a
+    matrix has few distinct combinations of those (its product has many): decide each once."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self.names = tuple(sorted(set().union(*(rule_facts(rule) for rule in rules)))) if rules else ()
+        self.seen: dict[tuple[str, ...], Rule | None] = {}
+
+    def first_violation(self, facts: dict[str, Any]) -> Rule | None:
+        get = facts.get
+        key = tuple([str(get(name, "") or "") for name in self.names])
+        try:
+            return self.seen[key]
+        except KeyError:
+            rule = self.seen[key] = first_violation(self.rules, facts)
+            return rule

@@ -1,0 +1,151 @@
+"""The synthetic matrices of bench/bench_generate.py, and the pipeline's fast paths against plain references.
+
+Correctness only: no timings are asserted here (run `python bench/bench_generate.py` for figures).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import random
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from buildtool import render
+from buildtool.config import load_config
+from buildtool.expand import expand, variant_facts
+from buildtool.generate import generate
+from buildtool.lock import dump_lock, load_lock
+from buildtool.model import AXES
+from buildtool.outputs import to_json
+from buildtool.rules import first_violation
+from buildtool.templates_files import TEMPLATES_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "bench_generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+bench = _bench()
+
+
+@pytest.fixture(scope="module")
+def synthetic_100(tmp_path_factory):
+    inputs = bench.write_inputs(100, tmp_path_factory.mktemp("bench100"))
+    return load_config(inputs.config_path, None, {}), load_lock(inputs.lock_path)
+
+
+@pytest.fixture(scope="module")
+def real_matrix(tmp_path_factory):
+    """The repository's images.yaml with a synthetic lock (the real lock may not exist yet)."""
+    config = load_config(ROOT / "images.yaml", None, {})
+    path = tmp_path_factory.mktemp("real") / "images.lock"
+    path.write_text(dump_lock(bench.synthetic_lock(config)), encoding="utf-8")
+    return config, load_lock(path)
+
+
+@pytest.mark.parametrize("size", [100, 1_000, 10_000])
+def test_shapes_give_exactly_the_asked_number_of_variants(size):
+    shape = bench.shape_for(size)
+    assert shape.variants == size
+    assert shape.candidates > size  # excludes and rules really drop combinations
+    assert min(shape.bases, shape.pythons, shape.mpis, shape.cudas, shape.ort_cpu, shape.ort_gpu) >= 1
+
+
+def test_synthetic_matrix_of_100_generates_100_images(synthetic_100):
+    config, lock = synthetic_100
+    g = generate(config, lock)
+    assert len(g.expansion.variants) == 100
+    assert len({v.name for v in g.expansion.variants}) == 100
+    assert len(g.expansion.dropped) == bench.shape_for(100).candidates - 100
+    assert len(g.dag.variant_node) == 100
+    assert len(g.rendered) == len(g.dag.nodes) - bench.shape_for(100).bases  # every node but the bases
+    plan = json.loads(g.tree["plan.json"][0])
+    assert len(plan["images"]) == 100
+    assert g.table.count("\n") == 100 + 2  # header, rule, one row per image
+    assert all(f"nodes/{nid}/Dockerfile" in g.tree for nid in g.rendered)
+
+
+def _reference_expansion(config, lock):
+    """expand() as first written: facts for the whole product, then excludes, then rules (no includes here)."""
+    kept, dropped = [], []
+    for values in itertools.product(*(config.axes[a] for a in AXES)):
+        combo = tuple(zip(AXES, values))
+        facts = variant_facts(config, combo, lock)
+        excl = next((i for i, sel in enumerate(config.exclude) if sel.matches(dict(combo))), None)
+        if excl is not None:
+            dropped.append((combo, f"matrix.exclude[{excl}] ({config.path}:{config.exclude[excl].line})"))
+            continue
+        rule = first_violation(config.rules, facts)
+        if rule is not None:
+            dropped.append((combo, f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}"))
+            continue
+        kept.append((combo, facts))
+    return kept, dropped
+
+
+@pytest.mark.parametrize("matrix", ["synthetic_100", "real_matrix"])
+def test_expand_matches_the_plain_product_walk(matrix, request):
+    config, lock = request.getfixturevalue(matrix)
+    if config.include:
+        pytest.skip("the reference walk leaves includes out")
+    kept, dropped = _reference_expansion(config, lock)
+    e = expand(config, lock)
+    assert [(v.combo, v.facts, list(v.facts)) for v in e.variants] == [(c, f, list(f)) for c, f in kept]
+    assert [(d.combo, d.reason) for d in e.dropped] == dropped
+
+
+@pytest.mark.parametrize("matrix", ["synthetic_100", "real_matrix"])
+def test_memoised_rendering_matches_plain_jinja(matrix, request, monkeypatch):
+    """Skeletons and memoised partials give, node by node, what a plain Jinja environment renders."""
+    config, lock = request.getfixturevalue(matrix)
+    plain = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
+                               keep_trailing_newline=True, autoescape=False)
+    fast = render.render_tidy
+    compared = []
+
+    def checked(template, context, shared=None):
+        text = fast(template, context, shared)
+        assert text == render._tidy(plain.get_template(template.name).render(context)), context["node"].id
+        compared.append(context["node"].id)
+        return text
+
+    monkeypatch.setattr(render, "render_tidy", checked)
+    g = generate(config, lock)
+    assert sorted(compared) == sorted(g.rendered)
+
+
+def test_json_and_tidy_fast_paths_match_the_standard_library(synthetic_100):
+    g = generate(*synthetic_100)
+    for name, (text, _) in g.tree.items():
+        if name.endswith(".json"):
+            assert json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n" == text, name
+    odd = {"a": [1, 2.5, None, True, False, "x\u00e9\n\"", {"b": {}}, []], "B": (1,), "z": [{"q": float("nan"), "t": 1e300}] * 3}
+    assert to_json(odd) == json.dumps(odd, indent=2, sort_keys=True) + "\n"
+    with pytest.raises(TypeError):
+        to_json({"a": object()})
+
+    def reference_tidy(text):
+        out = []
+        for line in (line.rstrip() for line in text.splitlines()):
+            if line == "" and (not out or out[-1] == ""):
+                continue
+            out.append(line)
+        return "\n".join(out).rstrip("\n") + "\n"
+
+    rng = random.Random(7)
+    alphabet = ["a", "b", " ", "\t", "\n", "\n", "\n", "\r", "\x0b", "\u2028", "\xe9", "\x1f", "\xa0", "\x85"]
+    for i in range(20_000):
+        pool = alphabet if i % 3 == 0 else alphabet[:7]
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 14)))
+        assert render._tidy(text) == reference_tidy(text), repr(text)
