@@ -339,16 +339,25 @@ def _selection(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[list
     lock = load_lock(args.lock or args.config.with_name("images.lock"))
     g = generate(config, lock)
     chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    nodes = selected_nodes(g, chosen, getattr(args, "node", None))
+    wanted = set(nodes)
+    levels = [ids for ids in ([nid for nid in ids if nid in wanted] for ids in g.dag.levels()) if ids]
+    return config, g, nodes, levels
+
+
+def selected_nodes(g: Any, chosen: Sequence[Any], node: str | None = None) -> list[str]:
+    """The layer nodes (no bases) of the chosen images' chains, topological order; with `node`, only
+    the part of them on that node's chain (the node and its ancestors)."""
     wanted: set[str] = set()
     for v in chosen:
         wanted.update(n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base")
-    if getattr(args, "node", None):
-        if args.node not in g.dag.nodes:
-            raise OperationError(f"no node {args.node!r} in the plan")
-        wanted &= {n.id for n in g.dag.chain(args.node)}
-    nodes = [nid for nid in g.dag.nodes if nid in wanted]
-    levels = [ids for ids in ([nid for nid in ids if nid in wanted] for ids in g.dag.levels()) if ids]
-    return config, g, nodes, levels
+    if node:
+        if node not in g.dag.nodes:
+            raise OperationError(f"no node {node!r} in the plan")
+        wanted &= {n.id for n in g.dag.chain(node)}
+        if node not in wanted:
+            raise OperationError(f"node {node!r} is not in the selected images' chains")
+    return [nid for nid in g.dag.nodes if nid in wanted]
 
 
 def _registry(args: argparse.Namespace, config: Any) -> Registry:
@@ -462,6 +471,8 @@ def build_with_registry(config: Any, g: Any, nodes: Sequence[str], args: Any, re
     to stdout (JSON line `registry-plan: {...}`) before building; 0 when nothing needs building.
     """
     out = out or sys.stdout
+    if getattr(args, "force", False):
+        raise OperationError("--force rebuilds what exists; it does not go with the registry as the cache")
     t0 = time.monotonic()
     tag_of = {n: g.rendered[n].tag for n in nodes}
     parents = {n: g.dag.nodes[n].parent for n in nodes}
