@@ -279,8 +279,15 @@ class RegistryClient:
     def _get(self, path: str, scope: str, method: str = "GET", **kw: Any):
         if self._challenge is None:
             self.ping()
-        headers = {**kw.pop("headers", {}), **self._auth_headers(scope)}
-        r = self._request(method, f"{self.base}{path}", headers=headers, **kw)
+        extra = kw.pop("headers", {})
+        r = self._request(method, f"{self.base}{path}", headers={**extra, **self._auth_headers(scope)}, **kw)
+        if r.status_code == 401 and self.creds is not None:
+            # An open /v2/ (no challenge at ping) or a new realm for this scope: answer this challenge once.
+            challenge = _parse_challenge(r.headers.get("WWW-Authenticate", ""))
+            if challenge[0] and challenge != self._challenge:
+                self._challenge = challenge
+                self._tokens.pop(scope, None)
+                r = self._request(method, f"{self.base}{path}", headers={**extra, **self._auth_headers(scope)}, **kw)
         if r.status_code == 401:
             raise self._rejected() if self.creds is not None else self._fail("needs credentials")
         return r

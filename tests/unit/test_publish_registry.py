@@ -164,3 +164,97 @@ def test_stream_digest_with_unfinished_layer_fails():
     lines = _ok_stream()[:4] + [{"status": "Pushed", "id": "aaa"}] + _ok_stream()[-2:]
     with pytest.raises(PushError, match="never finished"):
         read_push_stream(lines, "r", "t1", REG)
+
+
+# The HTTP client, over a stand-in session ------------------------------------------------------------------
+
+
+class _Resp:
+    def __init__(self, status, body=None, headers=None):
+        self.status_code = status
+        self._body = body if body is not None else {}
+        self.headers = headers or {}
+        self.content = json.dumps(self._body).encode()
+
+    def json(self):
+        return self._body
+
+
+class _Session:
+    """Answers like a registry: Basic (htpasswd) or Bearer (token server) auth, paginated tags."""
+
+    def __init__(self, scheme="basic", password=SECRET, down=False):
+        self.scheme, self.password, self.down = scheme, password, down
+        self.calls = []
+        self.verify = True
+        self.trust_env = True
+
+    def _authorized(self, headers, auth):
+        got = headers.get("Authorization", "")
+        if self.scheme == "basic":
+            return got == "Basic " + base64.b64encode(f"ci:{self.password}".encode()).decode()
+        return got == "Bearer tok-ok"
+
+    def request(self, method, url, timeout=None, headers=None, auth=None, params=None, **kw):
+        import requests
+
+        self.calls.append((method, url, dict(headers or {}), params))
+        if self.down:
+            raise requests.exceptions.ConnectionError("HTTPSConnectionPool: Max retries exceeded ([Errno 111] Connection refused)")
+        if url.startswith("https://auth.example/token"):
+            return _Resp(200, {"token": "tok-ok"}) if auth == ("ci", self.password) else _Resp(401)
+        if not self._authorized(headers or {}, auth):
+            challenge = 'Basic realm="r"' if self.scheme == "basic" else 'Bearer realm="https://auth.example/token",service="reg"'
+            return _Resp(401, {}, {"WWW-Authenticate": challenge})
+        if url.endswith("/v2/"):
+            return _Resp(200)
+        if "/missing/tags/list" in url:
+            return _Resp(404)
+        if "/tags/list" in url and "last=" not in url:
+            return _Resp(200, {"tags": ["a", "b"]}, {"Link": '</v2/ns/img/tags/list?n=2&last=b>; rel="next"'})
+        if "/tags/list" in url:
+            return _Resp(200, {"tags": ["c"]})
+        return _Resp(404)
+
+
+def _client(session, password=SECRET):
+    from buildtool.registry import RegistryClient
+
+    c = RegistryClient(REG, Credentials("ci", password, "env"), verify=False)
+    c.session = session
+    return c
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_client_auth_and_paginated_tags(scheme):
+    session = _Session(scheme)
+    c = _client(session)
+    c.ping()
+    assert c.tags("ns/img") == ["a", "b", "c"]
+    assert c.tags("ns/missing") == []
+    if scheme == "bearer":
+        assert any(p and p.get("scope") == "repository:ns/img:pull" for _m, _u, _h, p in session.calls)
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_client_wrong_password_is_one_masked_line(scheme):
+    c = _client(_Session(scheme), password="wrong-" + SECRET)
+    with pytest.raises(RegistryError) as err:
+        c.ping()
+    text = str(err.value)
+    assert text == f"registry {REG}: credentials of user 'ci' (from env) rejected: 401 Unauthorized"
+
+
+def test_client_unreachable():
+    with pytest.raises(RegistryError) as err:
+        _client(_Session(down=True)).ping()
+    assert str(err.value) == f"registry {REG}: unreachable at https://{REG} (connection refused)"
+
+
+def test_client_needs_credentials():
+    from buildtool.registry import RegistryClient
+
+    c = RegistryClient(REG, None, verify=False)
+    c.session = _Session()
+    with pytest.raises(RegistryError, match="needs credentials"):
+        c.ping()
