@@ -69,6 +69,7 @@ def fresh_templates() -> jinja2.Environment:
     cache = env.cache
     if cache is not None and not all(template.is_up_to_date for template in list(cache.values())):
         cache.clear()
+        _ANALYSED.clear()
     return env
 
 
@@ -99,10 +100,26 @@ class _NotMemoisable(Exception):
     pass
 
 
+_ANALYSED: dict[tuple[int, str], set[tuple[str, str | None, Any]] | None] = {}  # emptied with the template cache
+
+
 def _analyse(env: jinja2.Environment, name: str, seen: frozenset[str] = frozenset()) -> set[tuple[str, str | None, Any]]:
     """(context name, None | "item" | "attr", key) for everything the template reads; raises _NotMemoisable."""
     if name in seen:
         return set()
+    key = (id(env), name)
+    if key not in _ANALYSED:
+        try:
+            _ANALYSED[key] = _analyse_source(env, name, seen)
+        except _NotMemoisable:
+            _ANALYSED[key] = None
+    found = _ANALYSED[key]
+    if found is None:
+        raise _NotMemoisable
+    return found
+
+
+def _analyse_source(env: jinja2.Environment, name: str, seen: frozenset[str]) -> set[tuple[str, str | None, Any]]:
     source = env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
     ast = env.parse(source, name)
     if any(True for _ in ast.find_all(_UNSAFE_NODES)):
