@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 GROUP ?=
 JOBS ?= 2
 GROUP_ARG := $(if $(GROUP),--group $(GROUP),)
+REGISTRY_PORT ?= 5000
+DRY_RUN ?=
 
-.PHONY: help venv generate check lint test test-unit engine bases build test-images serve-smoke prune clean
+.PHONY: help venv generate check lint test test-unit engine bases build test-images serve-smoke registry registry-stop publish prune clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +54,15 @@ build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bas
 
 test-images: venv engine ## verify the selected group's built images with pytest-testinfra (GROUP=..., JOBS=N; reports/)
 	$(BT) verify $(GROUP_ARG) --jobs $(JOBS)
+
+registry: ## start the local test registry: Debian's docker-registry, TLS (own CA, trusted via /etc/docker/certs.d) + htpasswd, 127.0.0.1:$(REGISTRY_PORT)
+	BUILDTOOL_REGISTRY_PORT=$(REGISTRY_PORT) bash scripts/registry.sh start
+
+registry-stop: ## stop the local test registry
+	BUILDTOOL_REGISTRY_PORT=$(REGISTRY_PORT) bash scripts/registry.sh stop
+
+publish: venv engine ## push the selected group's verified images to the site's registry and write releases/ (GROUP=..., DRY_RUN=1)
+	$(BT) publish $(GROUP_ARG) --verify $(if $(DRY_RUN),--dry-run,)
 
 serve-smoke: venv engine ## model-serving smoke (POST /score) on the selected group's CPU leaves
 	$(BT) serving $(GROUP_ARG)

@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
     _format(p)
 
+    p = sub.add_parser("publish", help="push verified images to the site's registry; write the release record and notes (releases/)")
+    _common(p)
+    _selection(p)
+    _format(p)
+    from .publish import add_arguments as publish_arguments  # --dry-run --verify --jobs --releases --reports --logs --state --date
+
+    publish_arguments(p)
+
     p = sub.add_parser("serving", help="model-serving smoke: serve a tiny model FROM each CPU leaf (POST /score) and check the reply")
     _common(p)
     _selection(p)

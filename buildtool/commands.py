@@ -187,3 +187,12 @@ def cmd_serving(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit_json([r.as_dict() for r in results])
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import run_publish
+
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    return run_publish(config, g, chosen, args)
