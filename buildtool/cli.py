@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
     p.add_argument("--out", type=Path, default=Path("generated"), help="the generated/ folder to build from")
+    p.add_argument("--from-registry", nargs="?", const="", default=None, metavar="HOST[:PORT]",
+                   help="use the registry as the cache: a node it has by content-hash tag is not built; the ancestors of a node "
+                        "to build are pulled by that tag, never rebuilt (default host: $BUILDTOOL_REGISTRY, else the site overlay)")
+    p.add_argument("--node", default=None, help="build only this node's chain (one job of a CI level matrix)")
     _format(p)
 
     p = sub.add_parser("verify", help="check every selected image with pytest-testinfra (derived + declared checks)")

@@ -153,7 +153,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     config, lock = _inputs(args)
     g = generate(config, lock)
     chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
-    return run_build(config, g, chosen, args)
+    if args.from_registry is None and not args.node:
+        return run_build(config, g, chosen, args)
+    from . import remote
+
+    nodes = remote.selected_nodes(g, chosen, args.node)
+    if args.from_registry is not None:
+        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace)
+        return remote.build_with_registry(config, g, nodes, args, registry)
+    view, only = remote.restrict_to_nodes(g, [args.node])
+    return run_build(config, view, only, args)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
