@@ -261,6 +261,7 @@ def memoise_template(env: jinja2.Environment, name: str) -> None:
 # node's text is that skeleton with its own values put in: str(value), which is what Jinja prints
 # (no autoescape, no finalize). Anything the analysis cannot vouch for renders the ordinary way.
 
+_DICT_ATTRS = frozenset(dir(dict))
 _LOOP_ATTRS = frozenset({"first", "last", "index", "index0", "revindex", "revindex0", "length"})
 _Path = tuple[str, "str | None", Any]  # (context name, None | "attr" | "item", attribute or key)
 
@@ -362,10 +363,13 @@ class _Skeleton:
         except KeyError:
             raise _NotMemoisable from None
         if how == "attr":
-            try:
-                value = getattr(value, arg)
-            except AttributeError:
-                value = self.env.getattr(value, arg)
+            if type(value) is dict and arg not in _DICT_ATTRS and arg in value:
+                value = value[arg]  # what getattr-then-item finds, without raising AttributeError first
+            else:
+                try:
+                    value = getattr(value, arg)
+                except AttributeError:
+                    value = self.env.getattr(value, arg)
         elif how == "item":
             try:
                 value = value[arg]
