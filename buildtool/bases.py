@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,9 @@ from typing import Any, TextIO
 
 from . import engine
 from .errors import OperationError
+from .interrupts import sigterm_as_interrupt
 from .model import Base, Config
+from .progress import human_size
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL_KEY = "io.buildtool.base.key"
@@ -154,14 +155,6 @@ class BaseResult:
         return d
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n >= 1_000_000_000:
-        return f"{n / 1e9:.2f} GB"
-    return f"{n / 1e6:.0f} MB"
-
-
 def short_id(image_id: str | None) -> str:
     if not image_id:
         return "-"
@@ -197,7 +190,7 @@ def run_bases(config: Config, bases: list[Base], force: bool = False, output_for
     log_dir = root / "logs" / "bases"
     state_path = root / ".state" / "bases.json"
     results: list[BaseResult] = []
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         for base in bases:
             plan = bootstrap_plan(base, config.site.apt_mirror)
             result = BaseResult(base=base.key, ref=base.local_ref, recipe=recipe_record(base, plan))
@@ -495,20 +488,3 @@ def _tail(path: Path, n: int) -> str:
     except OSError:
         return ""
     return " | ".join(line.strip() for line in lines[-n:] if line.strip())
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so tmpdirs are cleaned up as on Ctrl-C (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 from . import engine
 from .errors import OperationError
 from .generate import Generated
+from .interrupts import sigterm_as_interrupt
 from .model import Config, Variant
 from .progress import Console, summary_table
 from .render import EXECUTABLE
@@ -265,23 +266,6 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
         os.killpg(p.pid, sig)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (kill, CI cancel) takes the same path as Ctrl-C: stop, clean up, summary, exit 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _local_tags(client: Any) -> dict[str, int]:
     """Every local repo:tag -> image size, in one API call."""
     return _tag_sizes(client.api.images())
@@ -347,7 +331,7 @@ def run_build(config: Config, g: Generated, chosen: Sequence[Variant], args: Any
     t0 = time.monotonic()
     fmt = getattr(args, "format", "table")
     out_stream = sys.stderr if fmt == "json" else sys.stdout
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             return _run(config, g, chosen, args, t0, fmt, out_stream)
         except KeyboardInterrupt:  # before or after the scheduler (which handles its own)

@@ -567,38 +567,3 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
     return publish(config, g, list(chosen), options_from_args(args))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m buildtool.publish ...`: the same command before (or without) the CLI wiring."""
-    from .cli import EXIT_USAGE, _common, _format, _selection
-    from .config import load_config
-    from .expand import select
-    from .generate import generate
-    from .lock import load_lock
-
-    parser = argparse.ArgumentParser(prog="buildtool publish", description="push verified images and record the release")
-    _common(parser)
-    _selection(parser)
-    _format(parser)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, args.site)
-        lock = load_lock(args.lock or args.config.with_name("images.lock"))
-        g = generate(config, lock)
-        chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
-        return run_publish(config, g, chosen, args)
-    except UserError as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_USAGE
-    except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -18,7 +18,6 @@ without a passing verify record for their content hash are verified here (`build
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -138,11 +137,7 @@ def images(docker_ok):
 
 
 def _publish_entry() -> list[str]:
-    """`buildtool publish` once cli.py has the subcommand; `python -m buildtool.publish` before."""
-    from buildtool.cli import build_parser
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return ["-m", "buildtool", "publish"] if "publish" in sub.choices else ["-m", "buildtool.publish"]
+    return ["-m", "buildtool", "publish"]
 
 
 @pytest.fixture(scope="session")
