@@ -8,8 +8,8 @@ COPY with-build-secrets register-libs /usr/local/bin/
 # Keep downloaded .debs in the BuildKit cache mount instead of deleting them.
 RUN rm -f /etc/apt/apt.conf.d/docker-clean \
  && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
-RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+RUN --mount=type=cache,id=buildtool-apt-archives-debian12,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,id=buildtool-apt-lists-debian12,target=/var/lib/apt/lists,sharing=locked \
     apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates=1.0-1 \
