@@ -52,7 +52,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from buildtool.components import SYSTEM, flavor  # noqa: E402
+from buildtool.components import flavor  # noqa: E402
 from buildtool.config import load_config  # noqa: E402
 from buildtool.expand import expand  # noqa: E402
 from buildtool.generate import assemble, generate  # noqa: E402
@@ -62,6 +62,7 @@ try:
 except ImportError:  # an older pipeline (to measure "before"): no pause
     from contextlib import nullcontext as gc_paused  # type: ignore[assignment]  # noqa: E402
 from buildtool.lock import Lock, PipPin, PipSet, dump_lock, load_lock  # noqa: E402
+from buildtool.lock_resolve import apt_names  # noqa: E402
 from buildtool.model import Config  # noqa: E402
 from buildtool.plan import build_dag  # noqa: E402
 from buildtool.render import ancestor_pins, pip_set_id, python_line, render_dag  # noqa: E402
@@ -288,11 +289,7 @@ def synthetic_lock(config: Config) -> Lock:
     """
     lock = Lock(path="images.lock")
     for key, base in config.bases.items():
-        names = set(SYSTEM.apt_packages(None, base))  # type: ignore[arg-type]
-        for entries in config.components.values():
-            for component in entries.values():
-                names.update(flavor(component.flavor).apt_packages(component, base))
-        lock.apt[key] = {name: APT_VERSIONS.get(name, "1.0-1") for name in sorted(names)}
+        lock.apt[key] = {name: APT_VERSIONS.get(name, "1.0-1") for name in apt_names(config, base)}
         lock.sources[key] = f"synthetic apt pins for {base.codename}"
     dag = build_dag(config, expand(config, lock).variants)
     for node in dag.nodes.values():  # topological order: ancestors' sets exist before a node's constraints are read

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from buildtool.components import SYSTEM, flavor
+from buildtool.components import flavor
 from buildtool.expand import expand
 from buildtool.lock import Lock, PipPin, PipSet
+from buildtool.lock_resolve import apt_names
 from buildtool.model import Config
 from buildtool.plan import build_dag
 from buildtool.render import ancestor_pins, pip_set_id, python_line
@@ -21,11 +22,7 @@ def fake_sha(text: str) -> str:
 def fake_lock(config: Config, apt_version: str = APT_VERSION) -> Lock:
     lock = Lock(path="images.lock")
     for key, base in config.bases.items():
-        names = set(SYSTEM.apt_packages(None, base))  # type: ignore[arg-type]
-        for entries in config.components.values():
-            for component in entries.values():
-                names.update(flavor(component.flavor).apt_packages(component, base))
-        lock.apt[key] = {name: apt_version for name in sorted(names)}
+        lock.apt[key] = {name: apt_version for name in apt_names(config, base)}
     dag = build_dag(config, expand(config, lock).variants)
     for node in dag.nodes.values():
         if node.component is None:
