@@ -21,20 +21,11 @@ from pathlib import Path
 import pytest
 
 from buildtool import engine
-from buildtool.errors import OperationError
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = os.environ.get("BUILDTOOL_SERVING_NETWORK", "auto")
 
 pytestmark = [pytest.mark.engine]
-
-
-@pytest.fixture(scope="module")
-def docker_ok():
-    try:
-        engine.docker_client()
-    except OperationError as exc:
-        pytest.skip(f"no Docker Engine: {exc}")
 
 
 @pytest.fixture(scope="module")

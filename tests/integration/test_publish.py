@@ -32,9 +32,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from buildtool import engine
-from buildtool.errors import OperationError
-
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = ("openmpi4.1.4-debian12", "mpich3.4.1-debian11")
 STATE = Path(os.environ.get("BUILDTOOL_REGISTRY_STATE", "/var/lib/buildtool-registry"))
@@ -70,14 +67,6 @@ def _script(action: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BUILDTOOL_REGISTRY_PORT": PORT, "BUILDTOOL_REGISTRY_STATE": str(STATE)}
     return subprocess.run(["bash", str(REPO / "scripts" / "registry.sh"), action], cwd=REPO, env=env, capture_output=True, text=True,
                            timeout=600)
-
-
-@pytest.fixture(scope="session")
-def docker_ok():
-    try:
-        return engine.docker_client()
-    except OperationError as exc:
-        pytest.skip(f"no Docker Engine: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,6 @@ import pytest
 
 from buildtool import engine
 from buildtool.checks.session import RUN_LABEL
-from buildtool.errors import OperationError
 
 REPO = Path(__file__).resolve().parents[2]
 CA_BUNDLE = Path(os.environ.get("BUILDTOOL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
@@ -36,14 +35,6 @@ pytestmark = [pytest.mark.engine]
 
 
 # Fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def docker_ok():
-    try:
-        engine.docker_client()
-    except OperationError as exc:
-        pytest.skip(f"no Docker Engine: {exc}")
 
 
 @pytest.fixture(scope="session")
