@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -23,6 +24,17 @@ def _inputs(args: argparse.Namespace):
     return config, load_lock(lock_path)
 
 
+def _generated(args: argparse.Namespace) -> tuple[Config, Generated]:
+    config, lock = _inputs(args)
+    return config, generate(config, lock)
+
+
+def _selected(args: argparse.Namespace) -> tuple[Config, Generated, tuple]:
+    """The config, everything generated, and the variants --group/--filter select."""
+    config, g = _generated(args)
+    return config, g, select(config, g.expansion.variants, args.group, tuple(args.filter))
+
+
 def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[str, str] | None:
     """(current, refreshed) README text, or None when there is no README to refresh."""
     if not readme.exists():
@@ -36,8 +48,7 @@ def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[st
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    g = generate(config, lock)
+    config, g = _generated(args)
     layers = len(g.rendered)
     print(f"ok: {args.config}: {len(g.expansion.variants)} images, {layers} layer nodes over {len(config.bases)} bases, "
           f"{len(g.expansion.dropped)} combinations dropped; site overlay: {config.site.source}")
@@ -45,8 +56,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    g = generate(config, lock)
+    config, g = _generated(args)
     if args.why_excluded:
         rows = [{"combination": dict(d.combo), "reason": d.reason} for d in g.expansion.dropped]
         if args.format == "json":
@@ -76,8 +86,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    g = generate(config, lock)
+    config, g = _generated(args)
     readme = _readme_text(config, args.readme, g)
     write_tree_atomically(args.out, g.tree)
     if readme is not None and readme[0] != readme[1]:
@@ -88,13 +97,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    g = generate(config, lock)
+    config, g = _generated(args)
     problems = diff_trees(g.tree, read_tree(args.out), str(args.out))
     readme = _readme_text(config, args.readme, g)
     if readme is not None and readme[0] != readme[1]:
         problems += [f"stale: {args.readme} images section"] + list(
-            __import__("difflib").unified_diff(readme[0].splitlines(), readme[1].splitlines(), f"{args.readme} (on disk)", f"{args.readme} (from images.yaml)", lineterm=""))
+            difflib.unified_diff(readme[0].splitlines(), readme[1].splitlines(), f"{args.readme} (on disk)", f"{args.readme} (from images.yaml)", lineterm=""))
     if problems:
         print("\n".join(problems))
         print(f"\nstale: {args.out}/ does not match images.yaml + images.lock; run `buildtool generate` (or `make generate`) and commit", file=sys.stderr)
@@ -104,15 +112,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    sys.stdout.write(generate(config, lock).table)
+    _, g = _generated(args)
+    sys.stdout.write(g.table)
     return EXIT_OK
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     wanted: set[str] = set()
     for v in chosen:
         wanted.update(n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base")
@@ -140,9 +146,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 def cmd_bases(args: argparse.Namespace) -> int:
     from .bases import run_bases
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     keys = sorted({v.get("os") for v in chosen})
     return run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format)
 
@@ -150,9 +154,7 @@ def cmd_bases(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     if args.from_registry is None and not args.node:
         return run_build(config, g, chosen, args)
     from . import remote
@@ -168,17 +170,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import run_verify
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     return run_verify(config, g, chosen, args)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from .prune import run_prune
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
+    config, g = _generated(args)
     current = {r.tag for r in g.rendered.values()}
     return run_prune(current, dry_run=args.dry_run, cache_age=args.cache_age or None)
 
@@ -188,9 +187,7 @@ def cmd_serving(args: argparse.Namespace) -> int:
     from .engine import docker_cli
     from .serving import serving_smoke
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     results = serving_smoke(config, g, chosen, docker_cli=docker_cli(), keep=args.keep, network=args.network,
                             out=sys.stderr if args.format == "json" else sys.stdout)
     if args.format == "json":
@@ -201,7 +198,5 @@ def cmd_serving(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from .publish import run_publish
 
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    config, g, chosen = _selected(args)
     return run_publish(config, g, chosen, args)
