@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import lru_cache
 from typing import Any
 
 from .errors import Location, UserError
@@ -16,10 +17,15 @@ def placeholders(template: str) -> list[str]:
     return [field for _, field, _, _ in string.Formatter().parse(template) if field]
 
 
+@lru_cache(maxsize=64)
+def _parsed(template: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((literal, field) for literal, field, _spec, _conv in string.Formatter().parse(template))
+
+
 def render_image_name(config: Config, facts: dict[str, Any]) -> str:
     template = config.tags.image
     out = []
-    for literal, field, _spec, _conv in string.Formatter().parse(template):
+    for literal, field in _parsed(template):
         out.append(literal)
         if field is None:
             continue
@@ -33,7 +39,9 @@ def render_image_name(config: Config, facts: dict[str, Any]) -> str:
             )
         out.append(str(facts[field]))
     # Parts that render empty (no MPI, no ONNX Runtime) collapse with their separators.
-    name = re.sub(r"-{2,}", "-", "".join(out)).strip("-")
+    name = "".join(out)
+    if "--" in name or name.startswith("-") or name.endswith("-"):
+        name = re.sub(r"-{2,}", "-", name).strip("-")
     if not REPO_NAME.match(name):
         raise UserError(
             f"tag template renders an invalid image name {name!r}",
