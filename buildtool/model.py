@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .source import SourceDoc
 
@@ -162,7 +162,8 @@ class Variant:
         return ".".join(v for _, v in self.combo)
 
 
-@dataclass(frozen=True)
-class Dropped:
+class Dropped(NamedTuple):
+    """A combination the matrix leaves out, and why (tens of thousands at scale: a tuple is cheap to make)."""
+
     combo: tuple[tuple[str, str], ...]
     reason: str  # "rule <id>: <reason>" or "exclude (images.yaml:L)"

@@ -158,7 +158,13 @@ class PartialRenderer:
             frozen = self.frozen
             try:
                 for read in reads:
-                    value = self._lookup(context, read)
+                    name_, how, arg = read
+                    value = context.get(name_, _MISSING)
+                    if how is not None:
+                        if how == "item" and type(value) is dict and arg in value:
+                            value = value[arg]  # the common case of _lookup, inline
+                        else:
+                            value = self._lookup(context, read)
                     if type(value) is not str:
                         hit = frozen.get(id(value))
                         value = hit[1] if hit is not None and hit[0] is value else self._frozen(value)

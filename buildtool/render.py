@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 
@@ -22,8 +21,9 @@ from .templates_files import TEMPLATES_DIR
 EXECUTABLE = frozenset({"with-build-secrets", "register-libs"})
 
 
-@dataclass(frozen=True)
-class RenderedNode:
+class RenderedNode(NamedTuple):
+    """One node rendered (a tuple: ten thousand of these are made per large run)."""
+
     id: str
     dockerfile: str
     files: tuple[tuple[str, str], ...]  # build context besides the Dockerfile: (name, text)
