@@ -18,28 +18,33 @@ def placeholders(template: str) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _parsed(template: str) -> tuple[tuple[str, str | None], ...]:
-    return tuple((literal, field) for literal, field, _spec, _conv in string.Formatter().parse(template))
+def _compiled(template: str) -> tuple[tuple[str, ...], str]:
+    """The template's fact names, and a str.format string with a {} where each goes."""
+    fields, fmt = [], []
+    for literal, field, _spec, _conv in string.Formatter().parse(template):
+        fmt.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is not None:
+            fields.append(field)
+            fmt.append("{}")
+    return tuple(fields), "".join(fmt)
 
 
 def render_image_name(config: Config, facts: dict[str, Any]) -> str:
     template = config.tags.image
-    out = []
-    for literal, field in _parsed(template):
-        out.append(literal)
-        if field is None:
-            continue
-        if field not in facts:
-            raise UserError(
-                f"tag template names an unknown fact {{{field}}}",
-                where=Location(config.path, config.tags.line),
-                key="tags.image",
-                expected="facts such as {os.tag}, {mpi.tag}, {python.tag}, {accelerator.tag}, {onnxruntime.tag}",
-                found=template,
-            )
-        out.append(str(facts[field]))
+    fields, fmt = _compiled(template)
+    try:
+        values = [facts[field] for field in fields]
+    except KeyError:
+        field = next(f for f in fields if f not in facts)
+        raise UserError(
+            f"tag template names an unknown fact {{{field}}}",
+            where=Location(config.path, config.tags.line),
+            key="tags.image",
+            expected="facts such as {os.tag}, {mpi.tag}, {python.tag}, {accelerator.tag}, {onnxruntime.tag}",
+            found=template,
+        ) from None
+    name = fmt.format(*values)  # format(value, "") is str(value)
     # Parts that render empty (no MPI, no ONNX Runtime) collapse with their separators.
-    name = "".join(out)
     if "--" in name or name.startswith("-") or name.endswith("-"):
         name = re.sub(r"-{2,}", "-", name).strip("-")
     if not REPO_NAME.match(name):
