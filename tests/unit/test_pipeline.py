@@ -252,3 +252,44 @@ def test_golden_dockerfiles(config, lock):
         if os.environ.get("UPDATE_GOLDEN"):
             path.write_text(g.rendered[nid].dockerfile, encoding="utf-8")
         assert g.rendered[nid].dockerfile == path.read_text(encoding="utf-8"), f"{nid} differs from {path}"
+
+
+def test_gc_pause_restores_the_collector_and_leaves_no_young_backlog():
+    """After the pause no young collection walks what it allocated (they go to the oldest generation)."""
+    import gc
+
+    from buildtool.generate import gc_paused
+
+    assert gc.isenabled()
+    gc.collect()
+    collections = []
+
+    def seen(phase, info):
+        collections.append((phase, info["generation"]))
+
+    gc.callbacks.append(seen)
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(50_000)]  # tracked, long-lived objects
+        after = [[] for _ in range(100)]  # allocations that would trigger the postponed collection
+    finally:
+        gc.callbacks.remove(seen)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert collections == [], "a collection walked the pause's allocations right after it"
+    assert len(kept) == 50_000 and len(after) == 100
+
+
+def test_gc_pause_leaves_objects_someone_froze_frozen():
+    import gc
+
+    from buildtool.generate import gc_paused
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            pass
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
