@@ -36,23 +36,17 @@ def render_image_name(config: Config, facts: dict[str, Any]) -> str:
         values = [facts[field] for field in fields]
     except KeyError:
         field = next(f for f in fields if f not in facts)
-        raise UserError(
-            f"tag template names an unknown fact {{{field}}}",
-            where=Location(config.path, config.tags.line),
-            key="tags.image",
-            expected="facts such as {os.tag}, {mpi.tag}, {python.tag}, {accelerator.tag}, {onnxruntime.tag}",
-            found=template,
-        ) from None
+        raise _template_error(config, f"tag template names an unknown fact {{{field}}}", template,
+                              "facts such as {os.tag}, {mpi.tag}, {python.tag}, {accelerator.tag}, {onnxruntime.tag}") from None
     name = fmt.format(*values)  # format(value, "") is str(value)
     # Parts that render empty (no MPI, no ONNX Runtime) collapse with their separators.
     if "--" in name or name.startswith("-") or name.endswith("-"):
         name = re.sub(r"-{2,}", "-", name).strip("-")
     if not REPO_NAME.match(name):
-        raise UserError(
-            f"tag template renders an invalid image name {name!r}",
-            where=Location(config.path, config.tags.line),
-            key="tags.image",
-            expected="lowercase letters, digits and single '.', '_' or '-' between them",
-            found=name,
-        )
+        raise _template_error(config, f"tag template renders an invalid image name {name!r}", name,
+                              "lowercase letters, digits and single '.', '_' or '-' between them")
     return name
+
+
+def _template_error(config: Config, message: str, found: str, expected: str) -> UserError:
+    return UserError(message, where=Location(config.path, config.tags.line), key="tags.image", expected=expected, found=found)
