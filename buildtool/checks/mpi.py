@@ -8,7 +8,10 @@ from .base import CheckFailed, CheckImpl, Image, Probe, expect, normalize
 
 MPIRUN_VERSION = Probe("mpirun-version", "command -v mpirun && mpirun --version 2>&1")
 # Open MPI refuses to place 2 ranks on fewer slots without --oversubscribe; MPICH and Intel MPI take plain -n 2.
-_LAUNCH = 'extra=""; if mpirun --version 2>&1 | grep -q "Open MPI"; then extra="--oversubscribe"; fi; exec mpirun -n 2 $extra '
+# Each launch gets its own TMPDIR: the probes of one image run in parallel, and two Open MPI launches
+# creating the same session directory under /tmp at once fail with "orte_session_dir failed".
+_LAUNCH = ('export TMPDIR="$(mktemp -d)"; extra=""; if mpirun --version 2>&1 | grep -q "Open MPI"; then extra="--oversubscribe"; fi; '
+           'exec mpirun -n 2 $extra ')
 TWO_RANKS = Probe("mpi-two-ranks", _LAUNCH + "hostname", timeout=90)
 MPI4PY_SCRIPT = ("from mpi4py import MPI; c = MPI.COMM_WORLD; "
                  "print(c.Get_rank(), c.Get_size(), c.allreduce(c.Get_rank() + 1), MPI.Get_library_version().splitlines()[0].strip())")

@@ -164,6 +164,25 @@ def test_mpi_probes_pick_oversubscribe_at_run_time():
     assert [p.key for p in lookup("mpi", "two-rank-run").probes(image(), {"mpi4py": False})] == [mpi.TWO_RANKS.key]
 
 
+def test_every_mpi_launch_gets_a_private_tmpdir(tmp_path):
+    """The launch probes run in parallel inside one container: each gets its own fresh TMPDIR, so
+    Open MPI launches never share (or clean up under each other) a session directory in /tmp.
+    Run for real with bash and a stand-in `mpirun` that reports the TMPDIR it got."""
+    import subprocess
+
+    fake = tmp_path / "mpirun"
+    fake.write_text('#!/bin/bash\n[ "$1" = --version ] && { echo "mpirun (Open MPI) 4.1.4"; exit 0; }\n'
+                    'echo "args=$* tmpdir=$TMPDIR"; test -d "$TMPDIR" && test -w "$TMPDIR"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    runs = [subprocess.run(["bash", "-c", probe.command], capture_output=True, text=True, env=env, timeout=30)
+            for probe in (mpi.TWO_RANKS, mpi.TWO_RANKS, mpi.MPI4PY)]
+    assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
+    dirs = [r.stdout.split("tmpdir=")[1].strip() for r in runs]
+    assert len(set(dirs)) == 3 and all(d.startswith(str(tmp_path) + "/") for d in dirs)
+    assert "-n 2 --oversubscribe hostname" in runs[0].stdout
+
+
 def _ort_results(providers, pip_rows, model_out=None, provider="CPUExecutionProvider"):
     img = image()
     results = {onnxruntime.ORT_INFO.key: ok(json.dumps({"version": "1.23.2", "providers": providers, "device": "CPU"})),
