@@ -32,10 +32,13 @@ def _pretty(o: Any, nl: str, depth: int) -> str:
     if depth <= 0 or not o or type(o) not in (dict, list, tuple):
         return _compact(o)
     inner = nl + "  "
+    # The last pretty level writes its entries compact directly (the 10,000-entry collections).
+    value = _compact if depth == 1 else lambda v: _pretty(v, inner, depth - 1)
     if type(o) is dict:
         if not all(type(k) is str for k in o):
             raise TypeError("generated JSON has string keys only")
-        items = [inner + _compact(k) + ": " + _pretty(o[k], inner, depth - 1) for k in sorted(o)]
+        key = encode_basestring_ascii  # what the encoder writes for a str (ensure_ascii)
+        items = [inner + key(k) + ": " + value(o[k]) for k in sorted(o)]
     else:
-        items = [inner + _pretty(v, inner, depth - 1) for v in o]
+        items = [inner + value(v) for v in o]
     return ("{" if type(o) is dict else "[") + ",".join(items) + nl + ("}" if type(o) is dict else "]")
