@@ -14,15 +14,24 @@ Tree = dict[str, tuple[str, int]]
 
 
 def read_tree(root: Path) -> Tree:
+    """Every file under `root`: its text and 755 (any execute bit) or 644. Walks with os.scandir:
+    at 20,000 files, pathlib's rglob plus a stat and an access() per file took seconds."""
     out: Tree = {}
     if not root.is_dir():
         return out
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            rel = path.relative_to(root).as_posix()
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            out[rel] = (path.read_text(encoding="utf-8", errors="replace"), mode)
-    return out
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/"))
+                elif entry.is_file():
+                    with open(entry.path, encoding="utf-8", errors="replace", newline=None) as f:
+                        text = f.read()
+                    out[rel] = (text, 0o755 if entry.stat().st_mode & 0o111 else 0o644)
+    return dict(sorted(out.items()))
 
 
 def write_tree_atomically(root: Path, tree: Tree) -> None:
@@ -30,12 +39,19 @@ def write_tree_atomically(root: Path, tree: Tree) -> None:
     root = root.resolve()
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    created = _mode_of_new_files()
+    folders: set[str] = set()
     try:
         for rel, (text, mode) in tree.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            target.chmod(mode)
+            target = os.path.join(staging, rel)
+            folder = os.path.dirname(target)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(text)
+            if mode != created:  # one syscall fewer per file when the umask already gives the mode
+                os.chmod(target, mode)
         old = root.parent / f".{root.name}.old-{os.getpid()}"
         if root.exists():
             os.rename(root, old)
@@ -45,6 +61,13 @@ def write_tree_atomically(root: Path, tree: Tree) -> None:
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise OperationError(f"could not write {root}: {exc}") from None
+
+
+def _mode_of_new_files() -> int:
+    """The mode open() gives a new file under the current umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_file_atomically(path: Path, text: str) -> None:

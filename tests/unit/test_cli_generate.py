@@ -81,19 +81,19 @@ def test_write_failure_midway_keeps_old_tree(project, monkeypatch):
 
     assert main(["generate"]) == 0
     before = sorted(p.relative_to(project) for p in (project / "generated").rglob("*"))
-    real_chmod = os.chmod
     calls = {"n": 0}
 
-    def flaky_chmod(self, mode):
+    def disk_fills_up(path, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] > 5:
             raise OSError(28, "No space left on device")
-        real_chmod(self, mode)
+        return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(writer.Path, "chmod", flaky_chmod)
+    monkeypatch.setattr(writer, "open", disk_fills_up, raising=False)  # the writer's open(), the sixth file fails
     assert main(["generate"]) == 1
     assert sorted(p.relative_to(project) for p in (project / "generated").rglob("*")) == before
     assert not list(project.glob(".generated.*"))
+    assert calls["n"] == 6
 
 
 def test_list_json_and_why_excluded(project, capsys):
@@ -115,3 +115,18 @@ def test_matrix_levels_follow_the_dag(project, capsys):
     assert job["node"] == "debian12.sys.sys.openmpi"
     assert job["parent_tag"].startswith("buildtool/debian12.sys.sys:h-")
     assert main(["matrix", "--level", "9"]) == 2
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_modes_follow_the_tree_whatever_the_umask(tmp_path, umask):
+    from buildtool.writer import read_tree, write_tree_atomically
+
+    tree = {"a/Dockerfile": ("FROM x\n", 0o644), "a/run": ("#!/bin/sh\n", 0o755), "b/c/d.txt": ("é\n", 0o644)}
+    old = os.umask(umask)
+    try:
+        write_tree_atomically(tmp_path / "out", tree)
+    finally:
+        os.umask(old)
+    modes = {rel: (tmp_path / "out" / rel).stat().st_mode & 0o777 for rel in tree}
+    assert modes == {rel: mode for rel, (_, mode) in tree.items()}
+    assert read_tree(tmp_path / "out") == tree
