@@ -150,32 +150,16 @@ class PartialRenderer:
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """tidy(env.get_template(name).render(context))."""
-        reads = self.reads.get(name, _MISSING)
-        if reads is _MISSING:
-            reads = self._reads(name)
+        reads = self._reads(name)
         if reads is not None:
-            key: list[Any] = [name]
-            frozen = self.frozen
             try:
-                for read in reads:
-                    name_, how, arg = read
-                    value = context.get(name_, _MISSING)
-                    if how is not None:
-                        if how == "item" and type(value) is dict and arg in value:
-                            value = value[arg]  # the common case of _lookup, inline
-                        else:
-                            value = self._lookup(context, read)
-                    if type(value) is not str:
-                        hit = frozen.get(id(value))
-                        value = hit[1] if hit is not None and hit[0] is value else self._frozen(value)
-                    key.append(value)
+                key = (name, *[self._frozen(self._lookup(context, read)) for read in reads])
             except NotMemoisable:
                 pass
             else:
-                frozen_key = tuple(key)
-                text = self.texts.get(frozen_key)
+                text = self.texts.get(key)
                 if text is None:
-                    text = self.texts[frozen_key] = self._render(name, context)
+                    text = self.texts[key] = self._render(name, context)
                 return text
         return self._render(name, context)
 
