@@ -150,6 +150,7 @@ class _Pass:
         self.apt: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}  # pinned apt packages per flavor, component, base
         self.envs: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}  # one object per distinct env
         self.project_labels = _project_labels(config)
+        self.project_name = config.project["name"]
 
     def node(self, node: Node, parent_ref: str, constraints: Callable[[], tuple[str, ...]]) -> tuple[str, dict[str, str]]:
         """The node's Dockerfile and its context files besides it."""
@@ -184,7 +185,7 @@ class _Pass:
             body = self.partials.render(fl.partial, context)
         except jinja2.TemplateNotFound as exc:  # a flavor without its partial is a developer error
             raise UserError(f"template not found: {exc.name}", expected=f"templates/{fl.partial}") from None
-        labels = _labels(self.project_labels, self.config.project["name"], node, parent_ref, fl)
+        labels = _labels(self.project_labels, self.project_name, node, parent_ref, fl)
         text = node_frame.dockerfile(node.id, describe(node), parent_ref, env_items, body, labels, system.uid, system.workdir)
         return text, files
 

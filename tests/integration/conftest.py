@@ -14,4 +14,4 @@ def docker_ok():
     try:
         return engine.docker_client()
     except OperationError as exc:
-        pytest.skip(f"no Docker Engine: {exc}")
+        pytest.skip(f"no Docker Engine: {exc} (`make engine` or .ci/run starts one)")

@@ -34,7 +34,6 @@ from pathlib import Path
 import pytest
 
 from buildtool import engine
-from buildtool.errors import OperationError
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = uuid.uuid4().hex[:12]
@@ -152,11 +151,9 @@ class Work:
 
 
 @pytest.fixture(scope="session")
-def client():
-    try:
-        return engine.docker_client()
-    except OperationError as exc:
-        pytest.skip(f"no Docker Engine: {exc} (`make engine` or .ci/run starts one)")
+def client(docker_ok):
+    """The engine client (conftest.docker_ok), under the name these tests use."""
+    return docker_ok
 
 
 @pytest.fixture(scope="session")
