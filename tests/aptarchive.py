@@ -59,6 +59,7 @@ __all__ = [
     "make_deb",
     "pool_dir",
     "private_apt",
+    "serve_directory",
     "sha256_file",
 ]
 
@@ -192,7 +193,9 @@ class DebInfo:
 
     @classmethod
     def read(cls, deb: Path) -> DebInfo:
-        fields = dict(line.split(": ", 1) for line in _run(["dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Source"]).splitlines() if ": " in line)
+        fields = dict(
+            line.split(": ", 1) for line in _run(["dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Source"]).splitlines() if ": " in line
+        )
         source = fields.get("Source", fields["Package"]).split(" ", 1)[0]  # "Source: foo (1.2)" names a different version
         return cls(fields["Package"], fields["Version"], fields["Architecture"], source)
 
@@ -259,7 +262,7 @@ def serve_directory(root: Path, requests: list[str]) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_RecordingHandler, directory=str(root)))
     server.daemon_threads = True
     server.requests = requests  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name=f"aptarchive-http-{server.server_port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"aptarchive-http-{server.server_port}", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/"
@@ -469,6 +472,8 @@ class PrivateApt:
             "Dir::Etc::TrustedParts": str(empty),
             "Dir::Etc::Preferences": "/nonexistent",
             "Dir::Etc::PreferencesParts": str(empty),
+            "Dir::Etc::netrc": "/nonexistent",
+            "Dir::Etc::netrcparts": str(empty),
             "Dir::State": str(self.root / "state"),
             "Dir::State::status": str(self.root / "status"),
             "Dir::Cache": str(self.root / "cache"),
