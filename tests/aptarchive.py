@@ -30,6 +30,18 @@ snapshot's hard links keep the old bytes.
 The signing key lives in a private ``GNUPGHOME`` outside the served root;
 :attr:`AptArchive.keyring_path` is its public key as a binary keyring (``.gpg``),
 fit for ``deb [signed-by=...]``.
+
+Typical use::
+
+    with AptArchive() as archive:
+        archive.add("bookworm", make_deb("bt-lib", "1.0", out_dir=tmp_path))
+        archive.add("bookworm-updates", make_deb("bt-hello", "1.1", ["bt-lib (>= 1.0)"], out_dir=tmp_path))
+        archive.publish(date=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        archive.snapshot("20240101T000000Z")
+        with archive.serve() as url, private_apt([f"deb [signed-by={{keyring}}] {url} {suite} main" for suite in archive.suites], archive.keyring_path) as apt:
+            apt.update()
+            apt.print_uris("bt-hello")  # [(url, file name, size, "SHA256:..."), ...]
+            archive.requests  # ["/dists/bookworm/InRelease", ...]
 """
 
 from __future__ import annotations
@@ -348,7 +360,10 @@ class AptArchive:
             del index[key]
 
     def remove_from_pool(self, name: str, version: str) -> None:
-        """Delete name=version's pool file(s) now; indexes that list it are left as they are (so apt gets a 404)."""
+        """Delete name=version's pool file(s) now; the published indexes still list it, so apt gets a 404.
+
+        The next :meth:`publish` leaves it out of every index (apt-ftparchive skips a file it cannot read).
+        """
         for relative in self._pool.pop((name, version)):
             (self.root / relative).unlink()
 

@@ -223,6 +223,8 @@ def test_drop_remove_and_snapshot(archive: AptArchive, apt: PrivateApt, served: 
 
     archive.remove_from_pool("bt-hello", "1.0")
     assert http_status(old_url) == 404
+    with pytest.raises(KeyError):
+        archive.pool_path("bt-hello", "1.0")
 
     assert (archive.root / frozen / "dists/bookworm/Release").read_bytes() == frozen_release
     with private_apt(sources(served + frozen), archive.keyring_path) as past:
