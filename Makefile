@@ -50,8 +50,9 @@ engine: ## start a Docker Engine if none answers (installs Debian's docker.io wh
 bases: venv engine ## make the bases of the selected group (GROUP=...)
 	$(BT) bases $(GROUP_ARG)
 
-build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): bases, then the layer DAG
-	$(BT) bases $(GROUP_ARG) && $(BT) build $(GROUP_ARG) --jobs $(JOBS)
+build: venv engine ## build the selected group's images (GROUP=..., JOBS=N): pin check (refreshing stale pins, announced), bases, the layer DAG
+	$(BT) lock --refresh-stale
+	$(BT) bases $(GROUP_ARG) --refresh-stale && $(BT) build $(GROUP_ARG) --jobs $(JOBS)
 
 test-images: venv engine ## verify the selected group's built images with pytest-testinfra (GROUP=..., JOBS=N; reports/)
 	$(BT) verify $(GROUP_ARG) --jobs $(JOBS)

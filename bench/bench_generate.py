@@ -48,7 +48,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -64,8 +64,8 @@ try:
     from buildtool.generate import gc_paused  # noqa: E402
 except ImportError:  # an older pipeline (to measure "before"): no pause
     from contextlib import nullcontext as gc_paused  # type: ignore[assignment]  # noqa: E402
-from buildtool.lock import Lock, PipPin, PipSet, dump_lock, load_lock  # noqa: E402
-from buildtool.lock_resolve import apt_names  # noqa: E402
+from buildtool.apt_layers import apt_names, base_chains  # noqa: E402
+from buildtool.lock import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock  # noqa: E402
 from buildtool.model import Config  # noqa: E402
 from buildtool.partial_memo import PartialRenderer  # noqa: E402
 from buildtool.plan import build_dag  # noqa: E402
@@ -285,17 +285,39 @@ APT_VERSIONS = {
 }
 
 
-def synthetic_lock(config: Config) -> Lock:
-    """A complete lock for `config`: apt pins for every base, one pip set per pip-bearing node (fake hashes).
+def synthetic_deb(name: str, version: str, archive: str = "debian") -> DebPin:
+    """A locked .deb with a real-looking pool path and a fake sha256 (the bench never fetches it)."""
+    filename = f"pool/main/{name[0]}/{name}/{name}_{version.split(':')[-1]}_amd64.deb"
+    return DebPin(name, version, "amd64", archive, filename, hashlib.sha256(filename.encode()).hexdigest(), 1000)
 
-    Pip sets are made by walking the DAG exactly as render does (pip_set_id, python_line,
-    ancestor_pins), so their ids, requires and constraints always match what generate asks for.
+
+def synthetic_base_apt(base) -> BaseApt:
+    """A base's apt lock with no closures yet: archives, a one-line manifest, no packages."""
+    return BaseApt(archives={"debian": "http://deb.debian.org/debian"}, components=("main",), indexes=(),
+                   resolved_at="20261201T000000Z", manifest=(f"base-files {base.version} amd64",), packages={}, installs={})
+
+
+def synthetic_lock(config: Config) -> Lock:
+    """A complete lock for `config`: an apt lock for every base, one pip set per pip-bearing node (fake hashes).
+
+    The apt closure of every layer chain is exactly the names the chain asks for (no dependencies),
+    read from the DAG the way the resolver numbers them (base_chains, install_key). Pip sets are made by
+    walking the DAG exactly as render does (pip_set_id, python_line, ancestor_pins), so their ids,
+    requires and constraints always match what generate asks for.
     """
     lock = Lock(path="images.lock")
     for key, base in config.bases.items():
-        lock.apt[key] = {name: APT_VERSIONS.get(name, "1.0-1") for name in apt_names(config, base)}
-        lock.sources[key] = f"synthetic apt pins for {base.codename}"
+        entry = synthetic_base_apt(base)
+        packages = {name: synthetic_deb(name, APT_VERSIONS.get(name, "1.0-1")) for name in apt_names(config, base)}
+        lock.bases[key] = replace(entry, packages=packages)
+    config = bind_bases(config, lock)  # as generate does: the manifest is part of every base's tag
     dag = build_dag(config, expand(config, lock).variants)
+    for key, entry in list(lock.bases.items()):
+        installs: dict[str, tuple[str, ...]] = {}
+        for chain in base_chains(dag, key):
+            for i in range(1, len(chain) + 1):
+                installs[install_key(chain[:i])] = tuple(sorted({n for names in chain[:i] for n in names}))
+        lock.bases[key] = replace(entry, installs=installs)  # the versions stay: lock.apt is unchanged
     for node in dag.nodes.values():  # topological order: ancestors' sets exist before a node's constraints are read
         if node.component is None:
             continue

@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import engine
 from .errors import OperationError
 from .interrupts import sigterm_as_interrupt
+from .lock import manifest_digest
 from .model import Base, Config
 from .progress import human_size
 
@@ -72,18 +73,18 @@ class BootstrapPlan:
     components: tuple[str, ...]
     recipe_id: str
     local_ref: str
+    family: str = "debian"
 
-    def command(self, target: str) -> list[str]:
+    def command(self, target: str, keyring: str | None = None, script: str | None = None) -> list[str]:
+        """debootstrap's argv; `keyring` verifies the archive's Release files (never --no-check-gpg), `script`
+        stands in where the host's debootstrap has no script for the suite (bookworm's has no noble)."""
         if self.tool != "debootstrap":
             raise OperationError(f"base {self.key}: bootstrap tool {self.tool!r} is not supported here (only debootstrap)")
-        return [
-            "debootstrap",
-            f"--variant={self.variant}",
-            f"--components={','.join(self.components)}",
-            self.suite,
-            target,
-            self.mirror,
-        ]
+        argv = ["debootstrap", f"--variant={self.variant}", f"--components={','.join(self.components)}"]
+        if keyring:
+            argv.append(f"--keyring={keyring}")
+        argv += [self.suite, target, self.mirror]
+        return argv + ([script] if script else [])
 
     def sources_list(self) -> str:
         return f"deb {self.mirror} {self.suite} {' '.join(self.components)}\n"
@@ -117,7 +118,32 @@ def bootstrap_plan(base: Base, apt_mirror: str | None = None) -> BootstrapPlan |
         components=tuple(boot.components),
         recipe_id=base.recipe_id,
         local_ref=base.local_ref,
+        family=base.family,
     )
+
+
+def rootfs_manifest(target: str) -> tuple[str, ...]:
+    """'name version arch' of every installed package in a root filesystem (its dpkg status file),
+    the same lines `dpkg-query` prints in the resolver container."""
+    out = []
+    with open(os.path.join(target, "var/lib/dpkg/status"), encoding="utf-8", errors="replace") as fh:
+        for stanza in fh.read().split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+            if fields.get("Status") == "install ok installed" and "Package" in fields:
+                out.append(f"{fields['Package']} {fields['Version']} {fields.get('Architecture', '')}")
+    return tuple(sorted(out))
+
+
+def manifest_changes(locked: tuple[str, ...], actual: tuple[str, ...]) -> list[str]:
+    """'name: locked -> actual' for each package the two manifests disagree on (what moved in the archive)."""
+    old = {line.split(" ", 1)[0]: line.split(" ")[1] for line in locked}
+    new = {line.split(" ", 1)[0]: line.split(" ")[1] for line in actual}
+    return [f"{n}: {old.get(n, '(absent)')} -> {new.get(n, '(absent)')}" for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+
+
+def content_ref(base: Base, manifest: tuple[str, ...]) -> str:
+    """The local ref a base with this manifest gets (the same as Base.local_ref once the lock records it)."""
+    return replace(base, content=manifest_digest(manifest)).local_ref
 
 
 def offline(env: dict[str, str] | os._Environ[str]) -> bool:
@@ -144,6 +170,8 @@ class BaseResult:
     image_id: str | None = None
     detail: str = ""
     recipe: dict[str, Any] = field(default_factory=dict)
+    manifest: tuple[str, ...] = ()
+    drift: list[str] = field(default_factory=list)  # packages that differ from the lock's manifest
 
     @property
     def ok(self) -> bool:
@@ -151,6 +179,7 @@ class BaseResult:
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
+        d["manifest"] = len(self.manifest)
         d["seconds"] = round(self.seconds, 1)
         return d
 
@@ -183,7 +212,8 @@ def recipe_record(base: Base, plan: BootstrapPlan | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- entry point
 
 
-def run_bases(config: Config, bases: list[Base], force: bool = False, output_format: str = "table") -> int:
+def run_bases(config: Config, bases: list[Base], force: bool = False, output_format: str = "table", accept_drift: bool = False,
+              locked_manifests: dict[str, tuple[str, ...]] | None = None, results_out: list[BaseResult] | None = None) -> int:
     """Make every base in `bases`; print progress (stderr) and a summary (stdout). 0 when all are ready."""
     client = engine.docker_client()
     root = Path(config.path).resolve().parent
@@ -196,7 +226,7 @@ def run_bases(config: Config, bases: list[Base], force: bool = False, output_for
             result = BaseResult(base=base.key, ref=base.local_ref, recipe=recipe_record(base, plan))
             started = time.monotonic()
             try:
-                _make_base(client, base, plan, force, result, log_dir)
+                _make_base(client, base, plan, force, result, log_dir, accept_drift, (locked_manifests or {}).get(base.key, ()))
             except OperationError as exc:
                 result.status = "failed"
                 result.detail = str(exc)
@@ -206,8 +236,12 @@ def run_bases(config: Config, bases: list[Base], force: bool = False, output_for
                 result.size = _image_size(client, result.image_id)
             results.append(result)
             _save_state(state_path, results)
+    if results_out is not None:
+        results_out.extend(results)
     if output_format == "json":
         print(json.dumps([r.row() for r in results], indent=2, sort_keys=True))
+    elif output_format == "quiet":  # called by `buildtool lock`: the table goes with the progress lines
+        print(render_table(results), file=sys.stderr)
     else:
         print(render_table(results))
         for r in results:
@@ -216,19 +250,22 @@ def run_bases(config: Config, bases: list[Base], force: bool = False, output_for
     return 0 if all(r.ok for r in results) else 1
 
 
-def _make_base(client: Any, base: Base, plan: BootstrapPlan | None, force: bool, result: BaseResult, log_dir: Path) -> None:
+def _make_base(client: Any, base: Base, plan: BootstrapPlan | None, force: bool, result: BaseResult, log_dir: Path,
+               accept_drift: bool = False, locked_manifest: tuple[str, ...] = ()) -> None:
     ref = base.local_ref
     if not force:
         existing = engine.image_id(client, ref)
         if existing:
             result.status, result.image_id, result.detail = "present", existing, "local image"
             return
-    pull_error = _try_pull(client, base, result, have_recipe=plan is not None)
+    # A locked, bootstrapped base is what its manifest says: an upstream image of the same release
+    # (debian:bookworm-slim) holds other packages, so it never stands in for it.
+    pull_error = "" if plan is not None and base.content else _try_pull(client, base, result, have_recipe=plan is not None)
     if result.status == "pulled":
         return
     if plan is None:
         raise OperationError(f"base {base.key} cannot be made here: pull of {base.image} failed ({pull_error}) and it has no bootstrap recipe")
-    _bootstrap(client, plan, result, log_dir)
+    _bootstrap(client, plan, result, log_dir, base, accept_drift, locked_manifest)
     if pull_error:
         result.detail = f"{result.detail}; pull skipped/failed: {pull_error}"
 
@@ -290,26 +327,42 @@ def _pull(image: str, timeout: int) -> str:
 # --------------------------------------------------------------------------- bootstrap
 
 
-def _bootstrap(client: Any, plan: BootstrapPlan, result: BaseResult, log_dir: Path) -> None:
+def _bootstrap(client: Any, plan: BootstrapPlan, result: BaseResult, log_dir: Path, base: Base, accept_drift: bool = False,
+               locked_manifest: tuple[str, ...] = ()) -> None:
+    """debootstrap, record the manifest, import. The image is tagged by what it contains: when that is not
+    what images.lock recorded (the archive moved since), it is refused unless `accept_drift` (a lock run)."""
     if shutil.which("debootstrap") is None and not os.access("/usr/sbin/debootstrap", os.X_OK):
         raise OperationError(f"base {plan.key}: debootstrap is not installed; run `make engine` (it installs debootstrap)")
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{plan.key}.log"
     tmp_root = os.environ.get("BUILDTOOL_TMPDIR") or "/var/tmp"
     started = time.monotonic()
+    keyring, script = _keyring_and_script(plan, log_dir.parent.parent / ".state" / "keyrings")
     _progress(f"{plan.key}: bootstrapping {plan.suite} from {plan.mirror} ...", end="")
     ok = False
     try:
         with _tempdir(tmp_root, f"buildtool-base-{plan.key}-") as tmp:
             target = os.path.join(tmp, "rootfs")
             with open(log_path, "w", encoding="utf-8") as log:
-                log.write("$ " + " ".join(plan.command(target)) + "\n")
+                argv = plan.command(target, keyring, script)
+                log.write("$ " + " ".join(argv) + "\n")
                 log.flush()
-                _run_logged(plan.command(target), log, what=f"base {plan.key}: debootstrap", log_path=log_path)
+                _run_logged(argv, log, what=f"base {plan.key}: debootstrap", log_path=log_path)
                 t_debootstrap = time.monotonic() - started
                 _scrub(target, plan)
+                manifest = rootfs_manifest(target)
+                result.manifest = manifest
+                if base.content and manifest_digest(manifest) != base.content:
+                    result.drift = manifest_changes(locked_manifest, manifest) or ["(manifest digest differs)"]
+                    if not accept_drift:
+                        raise OperationError(
+                            f"base {plan.key}: debootstrap of {plan.suite} from {plan.mirror} today installs other packages than images.lock "
+                            f"records ({len(result.drift)} differ: {'; '.join(result.drift[:6])}{' ...' if len(result.drift) > 6 else ''}): "
+                            f"the archive moved since the lock. Run `buildtool lock --refresh-stale` (re-locks just this base) or set "
+                            f"a snapshot archive in the site overlay (mirrors.apt_snapshot)")
                 image = _import(target, plan, log, log_path)
-            engine.tag(client, image, plan.local_ref)  # only after a successful import: never a half-made base
+            result.ref = content_ref(base, manifest)
+            engine.tag(client, image, result.ref)  # only after a successful import: never a half-made base
         ok = True
     finally:
         if not ok:
@@ -319,6 +372,19 @@ def _bootstrap(client: Any, plan: BootstrapPlan, result: BaseResult, log_dir: Pa
     total = time.monotonic() - started
     result.detail = f"debootstrap {plan.suite} from {plan.mirror} ({t_debootstrap:.0f} s, import {total - t_debootstrap:.0f} s)"
     _progress(f" {total:.0f} s (debootstrap {t_debootstrap:.0f} s, import {total - t_debootstrap:.0f} s), {human_size(size)}")
+
+
+def _keyring_and_script(plan: BootstrapPlan, cache: Path) -> tuple[str | None, str | None]:
+    """Ubuntu: its archive keyring, taken from Debian's ubuntu-keyring .deb through a verified chain
+    (Debian 12 has no such package), and debootstrap's fallback script for series it does not know."""
+    if plan.family != "ubuntu":
+        return None, None
+    from .archive_keyring import KeyringError, debootstrap_script, ubuntu_keyring
+
+    try:
+        return str(ubuntu_keyring(cache)), debootstrap_script(plan.suite)
+    except KeyringError as exc:
+        raise OperationError(f"base {plan.key}: no verified Ubuntu keyring: {exc}") from None
 
 
 def _scrub(target: str, plan: BootstrapPlan) -> None:

@@ -35,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from . import engine
+from .apt_sources import fetch_roots
 from .errors import OperationError
 from .generate import Generated
 from .interrupts import sigterm_as_interrupt
+from .lock import Lock, load_lock
 from .model import Config, Variant
 from .progress import Console, summary_table
 from .render import EXECUTABLE
@@ -104,15 +106,27 @@ def resolve_ca_bundle(cli_value: Path | None, site_value: str | None, default: P
     return default if default.is_file() else None
 
 
+def apt_build_args(config: Config, lock: Lock) -> dict[str, tuple[tuple[str, str], ...]]:
+    """base -> the BUILDTOOL_APT_ROOTS build arg, where the site fetches .debs from elsewhere than the lock's archives
+    (a mirror, or a snapshot at the lock's time). The files are the same: install-debs checks every sha256."""
+    if not (config.site.apt_mirror or config.site.apt_snapshot):
+        return {}
+    return {key: (("BUILDTOOL_APT_ROOTS", " ".join(f"{a}={u}" for a, u in sorted(fetch_roots(b, config.site).items()))),)
+            for key, b in lock.bases.items()}
+
+
 def pip_conf_text(pypi_index: str | None) -> str | None:
     if not pypi_index:
         return None
     return f"[global]\nindex-url = {pypi_index}\n"
 
 
-def build_command(cli: str, context: Path, iidfile: Path, labels: dict[str, str], secrets: dict[str, Path]) -> list[str]:
+def build_command(cli: str, context: Path, iidfile: Path, labels: dict[str, str], secrets: dict[str, Path],
+                  build_args: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """The `docker build` argv for one node: no tag (set after success), host network, secrets by file."""
     argv = [cli, "build", "--progress=plain", "--network", "host", "--iidfile", str(iidfile)]
+    for key, value in build_args:
+        argv += ["--build-arg", f"{key}={value}"]
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
     for sid, src in sorted(secrets.items()):
@@ -166,6 +180,7 @@ class NodeJob:
     context: Path
     log: Path
     base_missing: str | None = None  # a system node whose base could not be made
+    build_args: tuple[tuple[str, str], ...] = ()  # e.g. the site's apt mirror or snapshot (BUILDTOOL_APT_ROOTS)
 
 
 @dataclass
@@ -211,7 +226,7 @@ class Runner:
             labels = {"io.buildtool.hash": job.hash}
             if self.revision:
                 labels["org.opencontainers.image.revision"] = self.revision
-            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets)
+            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args)
             env = dict(os.environ, DOCKER_BUILDKIT="1")
             with open(job.log, "a", encoding="utf-8") as log:
                 start = log.tell()
@@ -349,6 +364,7 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise OperationError(f"{out}/ is stale for the selected nodes; run `buildtool generate` (or `make generate`) first:\n  {shown}")
 
+    lock = load_lock(Path(args.lock) if getattr(args, "lock", None) else Path(config.path).with_name("images.lock"))
     quick = _local_tags_quick()
     client = engine.docker_client() if quick is None else None
     tags = quick if quick is not None else _local_tags(client)
@@ -390,9 +406,11 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
             p.chmod(0o600)
             secrets["pip-conf"] = p
 
+        apt_args = apt_build_args(config, lock)
         jobs_by_node = {
             nid: NodeJob(nid, g.rendered[nid].tag, g.rendered[nid].hash, (out / "nodes" / nid).resolve(), run_dir / f"{nid}.log",
-                         base_missing.get(g.dag.nodes[nid].base.key) if g.dag.nodes[nid].stage == "system" else None)
+                         base_missing.get(g.dag.nodes[nid].base.key) if g.dag.nodes[nid].stage == "system" else None,
+                         apt_args.get(g.dag.nodes[nid].base.key, ()))
             for nid in nodes
         }
         console = Console(out_stream, total=len(nodes))
@@ -443,6 +461,8 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
         "docker_builds": runner.builds,
         "ca_bundle": str(ca_bundle) if ca_bundle else None,
         "revision": runner.revision,
+        "apt_refreshed": {k: list(b.refreshed) for k, b in sorted(lock.bases.items()) if b.refreshed},
+        "apt_source": "snapshot" if config.site.apt_snapshot else ("mirror" if config.site.apt_mirror else "archive"),
         "counts": {s: sum(1 for r in rows if r["status"] == s) for s in (BUILT, CACHED, FAILED, "skipped", INTERRUPTED, "pending")},
         "nodes": rows,
     }

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _selection(p)
     p.add_argument("--force", action="store_true", help="bootstrap again even when the base image exists")
+    p.add_argument("--refresh-stale", action="store_true",
+                   help="when a bootstrap today installs other packages than images.lock records (the archive moved), accept it, "
+                        "re-lock just that base and regenerate generated/ (announced; recorded in the lock and the images' labels)")
     _format(p)
 
     p = sub.add_parser("build", help="build the selected images' DAG on the Docker Engine (parallel, content-hash skips)")
@@ -121,7 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")
+    p.add_argument("--base", action="append", default=[], metavar="KEY",
+                   help="re-resolve the apt pins of this base only (repeatable); every other base's pins stay byte-identical")
     p.add_argument("--jobs", type=int, default=4, help="parallel pip resolutions (default: 4)")
+    p.add_argument("--upgrade", action="store_true", help="re-resolve every pip set (default: only sets that are missing or whose request changed)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: report pins whose .deb cannot be fetched (stale; exit 1) and pins with a newer version in -security/-updates")
+    p.add_argument("--refresh-stale", action="store_true",
+                   help="re-lock only the bases with stale pins or a moved base, announce what moved, regenerate generated/")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="--check output")
     return parser
 
 

@@ -12,7 +12,7 @@ from .config import load_config
 from .errors import Location, UserError
 from .expand import select
 from .generate import Generated, generate
-from .lock import load_lock
+from .lock import bind_bases, load_lock
 from .model import AXES, Config
 from .outputs import splice_readme
 from .writer import diff_trees, read_tree, write_file_atomically, write_tree_atomically
@@ -21,7 +21,8 @@ from .writer import diff_trees, read_tree, write_file_atomically, write_tree_ato
 def _inputs(args: argparse.Namespace):
     config = load_config(args.config, args.site)
     lock_path = args.lock or args.config.with_name("images.lock")
-    return config, load_lock(lock_path)
+    lock = load_lock(lock_path)
+    return bind_bases(config, lock), lock
 
 
 def _generated(args: argparse.Namespace) -> tuple[Config, Generated]:
@@ -140,21 +141,79 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.site)
     lock_path = args.lock or args.config.with_name("images.lock")
-    return EXIT_OK if resolve_lock(config, lock_path, only=args.only, jobs=args.jobs) else EXIT_FAILED
+    if args.check or args.refresh_stale:
+        return _lock_check(args, config, lock_path)
+    return EXIT_OK if resolve_lock(config, lock_path, only=args.only, jobs=args.jobs, bases=tuple(args.base), upgrade=args.upgrade) else EXIT_FAILED
+
+
+def _lock_check(args: argparse.Namespace, config: Config, lock_path: Path) -> int:
+    """--check: report (exit 1 when a pin is stale). --refresh-stale: re-lock exactly the stale bases and regenerate."""
+    from .lock_check import check_lock, render_report
+
+    lock = load_lock(lock_path)
+    report = check_lock(lock, config.site, bases=args.base or None)
+    if args.format == "json":
+        emit_json(report.as_json())
+    else:
+        print(render_report(report))
+    if not report.stale:
+        return EXIT_OK
+    if not args.refresh_stale:
+        return EXIT_FAILED
+    return refresh_bases(args, config, lock_path, report.stale_bases(), "pool files gone: " + ", ".join(
+        f"{p.base} {p.package} {p.locked}" for p in report.stale))
+
+
+def refresh_bases(args: argparse.Namespace, config: Config, lock_path: Path, keys: list[str], why: str,
+                  images: dict[str, str] | None = None) -> int:
+    """Re-lock the apt pins of `keys` against today's archive, say loudly what moved, record it in the lock
+    (and so in the images' labels), and regenerate generated/ and the README table."""
+    from .lock_resolve import resolve_lock
+
+    print(f"refresh: re-locking the apt pins of {', '.join(keys)} ({why})", file=sys.stderr)
+    before = load_lock(lock_path)
+    if not resolve_lock(config, lock_path, only="apt", jobs=1, bases=tuple(keys), images=images, refreshed_because=why):
+        return EXIT_FAILED
+    after = load_lock(lock_path)
+    for key in keys:
+        old, new = before.apt.get(key, {}), after.apt.get(key, {})
+        moved = [f"{n} {old.get(n, '-')} -> {new.get(n, '-')}" for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+        print(f"refresh: {key}: {len(moved)} pins moved" + "".join(f"\n    {m}" for m in moved), file=sys.stderr)
+    root = Path(args.config).resolve().parent
+    regenerate = argparse.Namespace(**{**vars(args), "out": getattr(args, "out", None) or root / "generated",
+                                       "readme": getattr(args, "readme", None) or root / "README.md"})
+    rc = cmd_generate(regenerate)
+    print(f"refresh: done; review and commit {lock_path.name} and generated/ (the refresh is recorded in the lock and in "
+          f"the system layer's io.buildtool.apt.refreshed label until the next `buildtool lock`)", file=sys.stderr)
+    return rc
 
 
 def cmd_bases(args: argparse.Namespace) -> int:
     from .bases import run_bases
 
     config, g, chosen = _selected(args)
+    lock_path = args.lock or args.config.with_name("images.lock")
+    lock = load_lock(lock_path)
     keys = sorted({v.get("os") for v in chosen})
-    return run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format)
+    results: list = []
+    refresh = getattr(args, "refresh_stale", False)
+    rc = run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format, accept_drift=refresh,
+                   locked_manifests={k: b.manifest for k, b in lock.bases.items()}, results_out=results)
+    drifted = {r.base: r.image_id for r in results if r.ok and r.drift}
+    if rc != 0 or not drifted:
+        return rc
+    # The archive moved since the lock: these bases were bootstrapped with other packages. Re-lock just them.
+    why = "; ".join(f"base {r.base} bootstrapped with {len(r.drift)} other packages ({', '.join(r.drift[:3])})" for r in results if r.drift)
+    return refresh_bases(args, config, lock_path, sorted(drifted), why, images=drifted)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build
 
     config, g, chosen = _selected(args)
+    stopped = _preflight_pins(args, config, sorted({v.get("os") for v in chosen}))
+    if stopped:
+        return stopped
     if args.from_registry is None and not args.node:
         return run_build(config, g, chosen, args)
     from . import remote
@@ -165,6 +224,19 @@ def cmd_build(args: argparse.Namespace) -> int:
         return remote.build_with_registry(config, g, nodes, args, registry)
     view, only = remote.restrict_to_nodes(g, [args.node])
     return run_build(config, view, only, args)
+
+
+def _preflight_pins(args: argparse.Namespace, config: Config, bases: list[str]) -> int:
+    """Before any engine work: every locked .deb of the selected bases must be fetchable, else stop and say which."""
+    from .lock_check import check_lock, render_report
+
+    lock = load_lock(args.lock or args.config.with_name("images.lock"))
+    report = check_lock(lock, config.site, bases=[b for b in bases if b in lock.bases], read_indexes=False)
+    if not report.stale:
+        return 0
+    print(render_report(report), file=sys.stderr)
+    print("error: locked .debs can no longer be fetched (listed above); nothing was built", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ BOOTSTRAP = Map(
         "mirror": Url(),
         "variant": Str(choices=("minbase", "buildd", "fakechroot")),
         "components": List(Name(), min_items=1, unique=True),
+        "security_mirror": Url(),
+        "script": Name(),
     },
     required=("tool", "suite", "mirror"),
     defaults={"variant": "minbase", "components": ["main"]},
@@ -43,6 +45,7 @@ BASE = Map(
         "tag": Str(what="the base's part of image names, e.g. 'ubuntu22.04'"),
         "bootstrap": BOOTSTRAP,
         "provides": Dict(Version(), what="a mapping of what the image ships to its exact version (cuda, cudnn, nccl)"),
+        "resolve_on": Name(),
     },
     required=("family", "version", "codename", "image", "python", "tag"),
     what="a base",
@@ -228,8 +231,10 @@ def _base(doc: SourceDoc, key: str, raw: dict[str, Any]) -> Base:
         image=raw["image"],
         python=raw["python"],
         tag=raw["tag"],
-        bootstrap=Bootstrap(boot["tool"], boot["suite"], boot["mirror"], boot["variant"], tuple(boot["components"])) if boot else None,
+        bootstrap=Bootstrap(boot["tool"], boot["suite"], boot["mirror"], boot["variant"], tuple(boot["components"]),
+                            boot.get("security_mirror", ""), boot.get("script", "")) if boot else None,
         provides=tuple(sorted(raw.get("provides", {}).items())),
+        resolve_on=raw.get("resolve_on", ""),
     )
 
 

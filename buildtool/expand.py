@@ -28,13 +28,18 @@ def variant_facts(config: Config, combo: Combo, lock: Lock) -> dict[str, Any]:
     chosen = dict(combo)
     base = config.bases[chosen["os"]]
     apt = lock.apt.get(base.key, {})
-    facts = _os_facts(config, base, apt)
+    facts = _os_facts(config, base, apt, _refreshed(lock, base.key))
     for axis in LAYER_AXES:
         facts.update(_axis_facts(config, axis, chosen[axis], base, apt))
     return facts
 
 
-def _os_facts(config: Config, base: Base, apt: dict[str, str]) -> dict[str, Any]:
+def _refreshed(lock: Lock, base: str) -> str:
+    locked = lock.bases.get(base)
+    return "; ".join(locked.refreshed) if locked is not None else ""
+
+
+def _os_facts(config: Config, base: Base, apt: dict[str, str], refreshed: str = "") -> dict[str, Any]:
     """The os.* and system.* part of a variant's facts."""
     facts: dict[str, Any] = {
         "os": base.key,
@@ -43,6 +48,7 @@ def _os_facts(config: Config, base: Base, apt: dict[str, str]) -> dict[str, Any]
         "os.codename": base.codename,
         "os.python": base.python,
         "os.tag": base.tag,
+        "os.apt_refreshed": refreshed,
         "system.user": config.system.user,
         "system.uid": config.system.uid,
         "system.workdir": config.system.workdir,
@@ -93,7 +99,7 @@ class _FactParts:
         for base_key in config.axes["os"]:
             base = config.bases[base_key]
             apt = lock.apt.get(base.key, {})
-            self.os[base_key] = _os_facts(config, base, apt)
+            self.os[base_key] = _os_facts(config, base, apt, _refreshed(lock, base.key))
             order = [(a, config.axes[a][0]) for a in LAYER_AXES]
             order += [(a, v) for a in reversed(LAYER_AXES) for v in config.axes[a][1:]]
             for axis, key in order:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .expand import Expansion, expand, in_group
-from .lock import Lock
+from .lock import Lock, bind_bases
 from .model import Config, Selector
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .plan import Dag, build_dag
@@ -79,6 +79,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def generate(config: Config, lock: Lock) -> Generated:
+    config = bind_bases(config, lock)
     with gc_paused():
         expansion = expand(config, lock)
         dag = build_dag(config, expansion.variants)

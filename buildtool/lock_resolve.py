@@ -2,15 +2,9 @@
 
 The one stage that touches the network besides build/publish; generate only reads its output.
 
-apt, Debian bases (those with a `bootstrap` recipe): a name is pinned to the version that
-`apt-get install` picks in the bootstrapped base, i.e. the highest version (dpkg ordering) in
-`{mirror}/dists/{suite}/{component}/binary-amd64/Packages.xz` for the recipe's components
-(default: main). Only the plain `{suite}` is read, never `{suite}-updates` or
-`{suite}-security`: debootstrap's sources.list lists `{suite}` alone, so a version from
-another pocket would be one that apt in the image cannot find.
-
-apt, Ubuntu bases (no recipe; their archive is unreachable from the build hosts): pins already
-in the lock are kept; missing ones come from SEED below, and the base's source says so.
+apt (lock_apt.py, apt_resolve.py): apt itself resolves every layer's .debs in a throwaway
+container of the base, from the release, -updates and -security pockets; the lock records every
+.deb of the closure with its pool filename, sha256 and size, and the base's own manifest.
 
 pip: each DAG node whose flavor has requirements is resolved by pip (dry run, binary wheels
 only, PyPI) for the node's Python line, constrained to what its ancestors already pinned, so
@@ -23,29 +17,25 @@ from __future__ import annotations
 
 import functools
 import glob
-import hashlib
 import json
-import lzma
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .apt_resolve import utc_timestamp
 from .components import SYSTEM, flavor
 from .expand import expand
-from .lock import Lock, PipPin, PipSet, dump_lock, load_lock
+from .lock import Lock, PipPin, PipSet, bind_bases, dump_lock, load_lock
 from .model import Base, Config
 from .plan import Dag, Node, build_dag
 from .render import ancestor_pins, pip_set_id, python_line
@@ -61,144 +51,8 @@ GLIBC_MAX_MINOR = 31
 PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -1)) + (
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
 
-# Ubuntu pins used when the lock has none: best knowledge of each release's newest version
-# (release, -updates or -security pocket, as an Ubuntu image's default sources list all three).
-# Not verified from these hosts; re-resolve where archive.ubuntu.com is reachable.
-SEED: dict[str, dict[str, str]] = {
-    "focal": {
-        "ca-certificates": "20240203~20.04.1",
-        "curl": "7.68.0-1ubuntu2.25",
-        "fuse3": "3.9.0-2",
-        "libfuse3-3": "3.9.0-2",
-        "libfuse2": "2.9.9-3",
-        "python3": "3.8.2-0ubuntu2",
-        "python3-venv": "3.8.2-0ubuntu2",
-        "openmpi-bin": "4.0.3-0ubuntu1",
-        "libopenmpi-dev": "4.0.3-0ubuntu1",
-        "mpich": "3.3.2-2build1",
-        "libmpich-dev": "3.3.2-2build1",
-    },
-    "jammy": {
-        "ca-certificates": "20240203~22.04.1",
-        "curl": "7.81.0-1ubuntu1.20",
-        "fuse3": "3.10.5-1build1",
-        "libfuse3-3": "3.10.5-1build1",
-        "libfuse2": "2.9.9-5ubuntu3",
-        "python3": "3.10.6-1~22.04.1",
-        "python3-venv": "3.10.6-1~22.04.1",
-        "openmpi-bin": "4.1.2-2ubuntu1",
-        "libopenmpi-dev": "4.1.2-2ubuntu1",
-        "mpich": "4.0-3",
-        "libmpich-dev": "4.0-3",
-    },
-    "noble": {
-        "ca-certificates": "20240203",
-        "curl": "8.5.0-2ubuntu10.6",
-        "fuse3": "3.14.0-5build1",
-        "libfuse3-3": "3.14.0-5build1",
-        "libfuse2t64": "2.9.9-8.1build1",
-        "python3": "3.12.3-0ubuntu2",
-        "python3-venv": "3.12.3-0ubuntu2",
-        "openmpi-bin": "4.1.6-7ubuntu2",
-        "libopenmpi-dev": "4.1.6-7ubuntu2",
-        "mpich": "4.2.0-5build3",
-        "libmpich-dev": "4.2.0-5build3",
-    },
-}
-
-
 class ResolveError(Exception):
     """One resolution failed; the message is printed as is."""
-
-
-# --- Debian version ordering (dpkg's verrevcmp) -------------------------------------------
-
-
-def _order(c: str) -> int:
-    """dpkg's character weight: '~' sorts before everything, even the end of the string."""
-    if c.isdigit():
-        return 0
-    if c.isascii() and c.isalpha():
-        return ord(c)
-    if c == "~":
-        return -1
-    return ord(c) + 256
-
-
-def _verrevcmp(a: str, b: str) -> int:
-    i = j = 0
-    while i < len(a) or j < len(b):
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) else 0
-            bc = _order(b[j]) if j < len(b) else 0
-            if ac != bc:
-                return ac - bc
-            i, j = i + 1, j + 1
-        start_i, start_j = i, j
-        while i < len(a) and a[i].isdigit():
-            i += 1
-        while j < len(b) and b[j].isdigit():
-            j += 1
-        na, nb = int(a[start_i:i] or "0"), int(b[start_j:j] or "0")
-        if na != nb:
-            return -1 if na < nb else 1
-    return 0
-
-
-def _split_version(version: str) -> tuple[int, str, str]:
-    epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
-    return int(epoch), upstream, revision
-
-
-def compare_debian_versions(a: str, b: str) -> int:
-    """<0, 0, >0 as a sorts before, with, after b in dpkg's ordering."""
-    ea, ua, ra = _split_version(a)
-    eb, ub, rb = _split_version(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
-
-
-# --- apt: Packages indices ----------------------------------------------------------------
-
-
-def iter_packages(text: str) -> Iterator[tuple[str, str]]:
-    """(Package, Version) of each stanza of a Packages index; other fields are skipped."""
-    name = version = ""
-    for line in text.splitlines() + [""]:
-        if not line.strip():
-            if name and version:
-                yield name, version
-            name = version = ""
-        elif line.startswith("Package:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Version:"):
-            version = line.split(":", 1)[1].strip()
-
-
-def candidates(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Package -> its highest version, as apt's candidate among sources of equal priority."""
-    best: dict[str, str] = {}
-    for name, version in pairs:
-        if name not in best or compare_debian_versions(version, best[name]) > 0:
-            best[name] = version
-    return best
-
-
-def choose_versions(wanted: Iterable[str], available: dict[str, str], where: str) -> dict[str, str]:
-    missing = sorted(n for n in wanted if n not in available)
-    if missing:
-        raise ResolveError(f"{where}: no package named {', '.join(missing)}")
-    return {n: available[n] for n in sorted(set(wanted))}
-
-
-def _fetch(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
-            return response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise ResolveError(f"could not download {url}: {getattr(exc, 'reason', exc)}") from None
 
 
 def apt_names(config: Config, base: Base) -> tuple[str, ...]:
@@ -208,49 +62,6 @@ def apt_names(config: Config, base: Base) -> tuple[str, ...]:
         for component in entries.values():
             names.update(flavor(component.flavor).apt_packages(component, base))
     return tuple(sorted(names))
-
-
-def resolve_debian(config: Config, base: Base) -> tuple[dict[str, str], str]:
-    boot = base.bootstrap
-    assert boot is not None
-    mirror = (config.site.apt_mirror or boot.mirror).rstrip("/")  # a site mirror is a faithful copy
-    pairs: list[tuple[str, str]] = []
-    digests = []
-    for component in boot.components:
-        raw = _fetch(f"{mirror}/dists/{boot.suite}/{component}/binary-amd64/Packages.xz")
-        prefix = f"{component} " if len(boot.components) > 1 else ""
-        digests.append(f"{prefix}Packages.xz sha256 {hashlib.sha256(raw).hexdigest()[:12]}")
-        pairs.extend(iter_packages(lzma.decompress(raw).decode("utf-8", errors="replace")))
-    pins = choose_versions(apt_names(config, base), candidates(pairs), f"{base.key} ({boot.suite})")
-    return pins, f"{boot.mirror} {boot.suite} {' '.join(boot.components)} ({'; '.join(digests)})"
-
-
-def resolve_seeded(config: Config, base: Base, old: Lock) -> tuple[dict[str, str], str]:
-    kept = old.apt.get(base.key, {})
-    seed = SEED.get(base.codename, {})
-    pins: dict[str, str] = {}
-    for name in apt_names(config, base):
-        version = kept.get(name) or seed.get(name)
-        if version is None:
-            raise ResolveError(f"{base.key}: no pin for {name!r} in images.lock or the seed table for {base.codename}")
-        pins[name] = version
-    seeded = any(name not in kept for name in pins)
-    source = old.sources.get(base.key) if not seeded and base.key in old.sources else \
-        f"seed: {base.codename} archive unreachable from build hosts; versions not verified here"
-    return pins, source
-
-
-def resolve_apt(config: Config, old: Lock) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    apt: dict[str, dict[str, str]] = {}
-    sources: dict[str, str] = {}
-    for key, base in config.bases.items():
-        if base.bootstrap is not None:
-            apt[key], sources[key] = resolve_debian(config, base)
-        else:
-            apt[key], sources[key] = resolve_seeded(config, base, old)
-            if sources[key].startswith("seed:"):
-                print(f"warning: {key}: apt pins seeded for {base.codename} (archive unreachable here); verify them where it is reachable")
-    return apt, sources
 
 
 # --- pip ----------------------------------------------------------------------------------
@@ -356,8 +167,8 @@ def pip_levels(dag: Dag) -> list[list[Node]]:
 class PipResolver:
     """Resolves the DAG's pip sets into `lock.pip`; identical requests resolve once."""
 
-    def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int) -> None:
-        self.dag, self.lock, self.index, self.jobs = dag, lock, index, max(1, jobs)
+    def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int, upgrade: bool = False) -> None:
+        self.dag, self.lock, self.index, self.jobs, self.upgrade = dag, lock, index, max(1, jobs), upgrade
         self.cache: dict[PipRequest, tuple[PipPin, ...] | ResolveError] = {}
         self.failed: set[str] = set()
         self.requests = 0
@@ -372,13 +183,19 @@ class PipResolver:
             todo = [n for n in level if not any(a.id in self.failed for a in self.dag.chain(n.id)[:-1])]
             self.failed.update(n.id for n in level if n not in todo)
             wanted = {n.id: self.request(n) for n in todo}
-            fresh = sorted({r for r in wanted.values() if r not in self.cache}, key=repr)
+            if not self.upgrade:  # a set whose request is unchanged keeps its pins byte-identical
+                todo = [n for n in todo if not self._unchanged(n, wanted[n.id])]
+            fresh = sorted({wanted[n.id] for n in todo if wanted[n.id] not in self.cache}, key=repr)
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 self.cache.update(zip(fresh, pool.map(self._attempt, fresh)))
             self.requests += len(fresh)
             for node in todo:
                 self._record(node, wanted[node.id])
         return not self.failed
+
+    def _unchanged(self, node: Node, request: PipRequest) -> bool:
+        found = self.lock.pip.get(pip_set_id(node))
+        return found is not None and (found.python, found.requires, found.constraints) == (request.python, request.requires, request.constraints)
 
     def _attempt(self, request: PipRequest) -> tuple[PipPin, ...] | ResolveError:
         try:
@@ -396,38 +213,55 @@ class PipResolver:
         self.lock.pip[pip_set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
 
 
-def resolve_pip(config: Config, lock: Lock, jobs: int) -> tuple[bool, int]:
+def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False) -> tuple[bool, int]:
+    """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`)."""
     dag = build_dag(config, expand(config, lock).variants)
-    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs)
+    lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
+    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade)
     return resolver.resolve(), resolver.requests
 
 
 # --- the command --------------------------------------------------------------------------
 
 
-def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int) -> bool:
-    """Resolve apt and/or pip pins and write images.lock; False (and nothing written) on any failure."""
+def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, bases: tuple[str, ...] = (), upgrade: bool = False,
+                 images: dict[str, str] | None = None, refreshed_because: str = "") -> bool:
+    """Resolve apt and/or pip pins and write images.lock; False (and nothing written) on any failure.
+
+    apt: the bases in `bases` (default: all) are re-resolved against today's archive; the others keep
+    their entries byte-identical."""
+    from .apt_resolve import ResolveError as AptResolveError
+    from .errors import OperationError
+    from .lock_apt import resolve_bases_apt
+
     started = time.monotonic()
-    old = load_lock(lock_path)
-    lock = Lock(path=str(lock_path))
-    try:
-        if only in (None, "apt"):
-            lock.apt, lock.sources = resolve_apt(config, old)
-        else:
-            lock.apt = {k: v for k, v in old.apt.items() if k in config.bases}
-            lock.sources = {k: v for k, v in old.sources.items() if k in config.bases}
-    except ResolveError as exc:
-        print(f"error: apt: {exc}; {lock_path} not written", file=sys.stderr)
+    old = load_lock(lock_path, upgrading=True)
+    lock = Lock(path=str(lock_path), bases={k: v for k, v in old.bases.items() if k in config.bases}, pip=dict(old.pip))
+    unknown = [b for b in bases if b not in config.bases]
+    if unknown:
+        print(f"error: unknown base {', '.join(unknown)} (known: {', '.join(sorted(config.bases))})", file=sys.stderr)
         return False
+    if only in (None, "apt"):
+        keys = list(bases) or sorted(config.bases, key=lambda k: (bool(config.bases[k].resolve_on), k))
+        dag = build_dag(bind_bases(config, old), expand(bind_bases(config, old), old).variants)
+        try:
+            fresh = resolve_bases_apt(config, dag, keys, old, log_dir=Path(config.path).resolve().parent / "logs" / "lock", images=images)
+            if refreshed_because:  # an automatic refresh is recorded (and shown in labels) until the next deliberate lock
+                stamp = utc_timestamp()
+                fresh = {k: replace(v, refreshed=(f"{stamp} automatic refresh ({refreshed_because})"[:300],)) for k, v in fresh.items()}
+            lock.bases.update(fresh)
+        except (AptResolveError, OperationError) as exc:
+            print(f"error: apt: {exc}; {lock_path} not written", file=sys.stderr)
+            return False
     sets = 0
     if only in (None, "pip"):
-        ok, sets = resolve_pip(config, lock, jobs)
-        if not ok:
-            print(f"error: some pip sets did not resolve; {lock_path} not written", file=sys.stderr)
+        ok, sets = resolve_pip(bind_bases(config, lock), lock, jobs, upgrade)
+        if not ok:  # every set that did resolve is kept: one bad requirement must not throw the others' work away
+            write_file_atomically(lock_path, dump_lock(lock))
+            print(f"error: some pip sets did not resolve (above); {lock_path} written with the {sets} resolutions that worked",
+                  file=sys.stderr)
             return False
-    else:
-        lock.pip = dict(old.pip)
     write_file_atomically(lock_path, dump_lock(lock))
-    print(f"wrote {lock_path}: {len(lock.apt)} bases, {len(lock.pip)} pip sets ({sets} pip resolutions) "
-          f"in {time.monotonic() - started:.0f} s")
+    print(f"wrote {lock_path}: {len(lock.bases)} bases, {sum(len(b.packages) for b in lock.bases.values())} .debs, "
+          f"{len(lock.pip)} pip sets ({sets} pip resolutions) in {time.monotonic() - started:.0f} s")
     return True

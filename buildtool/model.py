@@ -20,6 +20,12 @@ class Bootstrap:
     mirror: str
     variant: str
     components: tuple[str, ...]
+    security_mirror: str = ""  # the -security pocket's archive ("" = the family's default)
+    script: str = ""  # debootstrap script when the host's debootstrap lacks the suite's (bookworm's has no noble)
+
+    @property
+    def security_url(self) -> str:
+        return self.security_mirror or self.mirror
 
 
 @dataclass(frozen=True)
@@ -33,11 +39,21 @@ class Base:
     tag: str
     bootstrap: Bootstrap | None
     provides: tuple[tuple[str, str], ...] = ()  # e.g. (("cuda", "12.8.1"),) for NVIDIA bases
+    resolve_on: str = ""  # a base whose image stands in for this one when its apt pins are resolved (it cannot be pulled here)
+    content: str = ""  # digest of the base's package manifest, from the lock ("" before the first lock)
 
     @property
     def local_ref(self) -> str:
         """The local name every system layer builds FROM; `buildtool bases` tags it."""
-        return f"buildtool/base-{self.key}:{self.recipe_id}"
+        return f"buildtool/base-{self.key}:{self.content_id}"
+
+    @property
+    def content_id(self) -> str:
+        """The base's tag: its recipe and what it contains (the lock's manifest digest), so two bootstraps
+        of one recipe that installed different packages never share a tag."""
+        from .hashing import short_hash
+
+        return short_hash(f"{self.recipe_id}\0{self.content}", 12) if self.content else self.recipe_id
 
     @property
     def recipe_id(self) -> str:
@@ -122,6 +138,8 @@ class Site:
     pypi_index: str | None
     credentials: str  # env | docker-config
     source: str
+    apt_snapshot: str | None = None  # e.g. https://snapshot.debian.org/archive/{archive}/{timestamp}
+    apt_keyring: str | None = None  # an extra keyring (binary .gpg) that signs the site's apt archive
 
 
 @dataclass

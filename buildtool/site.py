@@ -6,6 +6,7 @@ It never changes generated/: the matrix and its Dockerfiles are the same everywh
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import Location, UserError
@@ -13,12 +14,16 @@ from .model import Site
 from .schema import Map, Str, Url, fail
 from .source import load_yaml
 
+SNAPSHOT = re.compile(r"^https?://[^\s'\"\\$;]+$")
+
 SITE = Map(
     {
         "registry": Str(what="a registry host[:port]"),
         "namespace": Str(what="a repository namespace"),
         "ca_bundle": Str(what="a path to a PEM bundle"),
-        "mirrors": Map({"apt": Url(), "pypi": Url()}, what="mirrors: apt, pypi"),
+        "mirrors": Map({"apt": Url(), "pypi": Url(), "apt_snapshot": Str(pattern=SNAPSHOT, what="an http(s) URL template with {archive} and {timestamp}"),
+                        "apt_keyring": Str(what="a path to a binary OpenPGP keyring")},
+                       what="mirrors: apt, apt_snapshot, apt_keyring, pypi"),
         "credentials": Str(choices=("env", "docker-config")),
     },
     what="a site overlay",
@@ -31,6 +36,8 @@ ENV_KEYS = {
     "BUILDTOOL_CA_BUNDLE": "ca_bundle",
     "BUILDTOOL_APT_MIRROR": "apt_mirror",
     "BUILDTOOL_PYPI_INDEX": "pypi_index",
+    "BUILDTOOL_APT_SNAPSHOT": "apt_snapshot",
+    "BUILDTOOL_APT_KEYRING": "apt_keyring",
     "BUILDTOOL_CREDENTIALS": "credentials",
 }
 
@@ -47,6 +54,8 @@ def load_site(path: Path | None, env: dict[str, str]) -> Site:
         values.update(raw)
         values["apt_mirror"] = mirrors.get("apt")
         values["pypi_index"] = mirrors.get("pypi")
+        values["apt_snapshot"] = mirrors.get("apt_snapshot")
+        values["apt_keyring"] = mirrors.get("apt_keyring")
         source = str(path)
         if values.get("ca_bundle") and not Path(str(values["ca_bundle"])).is_file():
             raise fail(doc, ("ca_bundle",), "CA bundle file not found", "a readable PEM file", values["ca_bundle"])
@@ -65,4 +74,6 @@ def load_site(path: Path | None, env: dict[str, str]) -> Site:
         pypi_index=values.get("pypi_index"),
         credentials=str(values["credentials"]),
         source=source,
+        apt_snapshot=values.get("apt_snapshot"),
+        apt_keyring=values.get("apt_keyring"),
     )

@@ -26,7 +26,10 @@ class SystemFlavor(Flavor):
         return {"version": base.version}
 
     def labels(self, component, facts):
-        return {"io.buildtool.os": f"{facts['os.family']}{facts['os.version']}"}
+        out = {"io.buildtool.os": f"{facts['os.family']}{facts['os.version']}"}
+        if facts.get("os.apt_refreshed"):  # pins an automatic refresh moved: visible on the image until a deliberate lock
+            out["io.buildtool.apt.refreshed"] = facts["os.apt_refreshed"]
+        return out
 
     def context_files(self, component, facts):
         from ..templates_files import read_support_file

@@ -1,13 +1,19 @@
-"""Build a complete images.lock for a test config without the network (fake hashes)."""
+"""Build a complete images.lock for a test config without the network (fake hashes).
+
+The fake apt closure of a layer is exactly the names it asks for (no dependencies): enough for the
+pure stages, which only read what the lock says; what apt really resolves is tested against a real
+archive in tests/integration.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
+from buildtool.apt_layers import apt_names, base_chains
 from buildtool.components import flavor
 from buildtool.expand import expand
-from buildtool.lock import Lock, PipPin, PipSet
-from buildtool.lock_resolve import apt_names
+from buildtool.lock import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, install_key
 from buildtool.model import Config
 from buildtool.plan import build_dag
 from buildtool.render import ancestor_pins, pip_set_id, python_line
@@ -19,10 +25,36 @@ def fake_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def fake_deb(name: str, version: str, archive: str = "debian") -> DebPin:
+    filename = f"pool/main/{name[0]}/{name}/{name}_{version.split(':')[-1]}_amd64.deb"
+    return DebPin(name, version, "amd64", archive, filename, fake_sha(filename), 1000)
+
+
+def fake_base_apt(versions: dict[str, str], manifest: tuple[str, ...] = ("base-files 12 amd64",)) -> BaseApt:
+    archive = "debian"
+    return BaseApt(archives={archive: "http://deb.debian.org/debian"}, components=("main",), indexes=(), resolved_at="20261201T000000Z",
+                   manifest=manifest, packages={n: fake_deb(n, v, archive) for n, v in sorted(versions.items())}, installs={})
+
+
+def with_closures(config: Config, lock: Lock) -> Lock:
+    """Fill each base's installs with one closure per layer chain of the DAG (each closure = the names asked for)."""
+    dag = build_dag(bind_bases(config, lock), expand(bind_bases(config, lock), lock).variants)
+    for key, entry in list(lock.bases.items()):
+        installs = {}
+        for chain in base_chains(dag, key):
+            for i in range(1, len(chain) + 1):
+                installs[install_key(chain[:i])] = tuple(sorted({n for names in chain[:i] for n in names}))
+        lock.bases[key] = replace(entry, installs=installs)
+    lock._versions.clear()
+    return lock
+
+
 def fake_lock(config: Config, apt_version: str = APT_VERSION) -> Lock:
     lock = Lock(path="images.lock")
     for key, base in config.bases.items():
-        lock.apt[key] = {name: apt_version for name in apt_names(config, base)}
+        lock.bases[key] = fake_base_apt({name: apt_version for name in apt_names(config, base)})
+    with_closures(config, lock)
+    config = bind_bases(config, lock)
     dag = build_dag(config, expand(config, lock).variants)
     for node in dag.nodes.values():
         if node.component is None:

@@ -240,8 +240,12 @@ CASES = [
     Case("site-credentials-from-environment", "BUILDTOOL_CREDENTIALS", None, ("'env' or 'docker-config'", "vault"),
          file="environment", env={"BUILDTOOL_CREDENTIALS": "vault"}),
     # --- the lock --------------------------------------------------------------------------
-    Case("lock-missing-apt-pin", "apt.debian12.fuse3", "  debian12:", ("no apt pin for 'fuse3'", "buildtool lock"), file="images.lock", nth=-1,
-         lock=lambda t: "".join(line for line in t.splitlines(keepends=True) if not line.startswith("    fuse3:"))),
+    Case("lock-missing-apt-closure", "apt.debian12.installs", "  debian12:", ("has no resolved closure for", "libopenmpi-dev openmpi-bin",
+         "buildtool lock"), file="images.lock", nth=-1,
+         lock=lambda t: "".join(line for line in t.splitlines(keepends=True)
+                                if not line.startswith('      "ca-certificates fuse3 libfuse2 libfuse3-3 | python3 python3-venv | libopenmpi-dev'))),
+    Case("lock-missing-base", "apt.debian12", "apt:", ("no apt lock for base 'debian12'", "buildtool lock"), file="images.lock",
+         lock=lambda t: t.replace("apt:\n  debian12:\n", "apt:\n  debian11:\n", 1)),
     Case("lock-missing-pip-set", "pip.debian12.sys.system-python.ort-cpu", "pip:", ("no resolved pip set", "onnxruntime==1.23.2"), file="images.lock",
          lock=sub("  debian12.sys.system-python.ort-cpu:", "  debian12.sys.system-python.ort-gpu:")),
     Case("lock-stale-pip-set", "pip.debian12.sys.system-python.requires", "requires: [pip==25.2]", ("is stale", "requires pip==25.3", "requires pip==25.2"),
@@ -257,7 +261,7 @@ CASES = [
     Case("lock-pin-malformed-sha256", "pip.debian12.sys.system-python.pins[0].sha256", "sha256: abc}", ("malformed value 'abc'", "64 lowercase hex"),
          file="images.lock", lock=lambda t: t.replace("sha256: 6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b}", "sha256: abc}")),
     Case("lock-unsupported-version", "lock.version", 'version: "7"', ("unsupported lock version", "7"), file="images.lock",
-         lock=sub('version: "1"', 'version: "7"')),
+         lock=sub('version: "2"', 'version: "7"')),
     # --- command line ----------------------------------------------------------------------
     Case("filter-malformed", "--filter", None, ("bad --filter 'mpi'", "AXIS=VALUE"), file="command line",
          argv=("list",), extra=("--filter", "mpi")),
@@ -355,7 +359,7 @@ def test_missing_lock_file_names_it(cli, fixture_copy) -> None:
     result = cli("validate", "--config", folder / "images.yaml")
     assert result.code == 2
     assert_one_paragraph(result.err)
-    assert f"error: {folder / 'images.lock'}: no apt pin for" in result.err
+    assert f"error: {folder / 'images.lock'}: no apt lock for base 'debian12'" in result.err
     assert "found: no lock file" in result.err and "buildtool lock" in result.err
 
 
@@ -376,8 +380,11 @@ JSON_LOCK_CASES = [
      ("is stale", "requires onnxruntime==1.23.2", "requires onnxruntime==1.22.0")),
     ("json-malformed-sha256", lambda t: t.replace("6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b", "abc", 1),
      '"sha256": "abc"', 1, ("malformed value 'abc'", "64 lowercase hex")),
-    ("json-missing-apt-pin", lambda t: "".join(line for line in t.splitlines(keepends=True) if '"fuse3":' not in line),
-     '"debian12": {', 1, ("no apt pin for 'fuse3'",)),
+    ("json-missing-apt-pin", lambda t: "".join(line for line in t.splitlines(keepends=True) if '"fuse3": {' not in line),
+     '"ca-certificates fuse3 libfuse2 libfuse3-3": [', 1, ("closure names packages that are not locked: fuse3",)),
+    ("json-missing-apt-closure",
+     lambda t: t.replace('| python3 python3-venv | libopenmpi-dev openmpi-bin": [', '| python3 python3-venv | libopenmpi-dev": [', 1),
+     '"debian12": {', 1, ("has no resolved closure for", "'ca-certificates fuse3 libfuse2 libfuse3-3 | python3 python3-venv | libopenmpi-dev openmpi-bin'")),
     ("json-duplicate-key", lambda t: t.replace('"python": "3.11",', '"python": "3.11",\n      "python": "3.12",', 1),
      '"python": "3.12"', 1, ("duplicate key 'python'",)),
     ("json-syntax-error", lambda t: t.replace('"python": "3.11",\n      "requires"', '"python": "3.11"\n      "requires"', 1),

@@ -166,6 +166,7 @@ class _Recorder:
         self.local: dict[str, str] = {}
         self.pull: str | Exception = OperationError("no such host")
         self.calls: list[tuple] = []
+        self.bootstrapped: list[tuple] = []  # (base key, accept_drift, locked manifest) of each _bootstrap call
 
 
 @pytest.fixture
@@ -188,8 +189,9 @@ def fake_edges(monkeypatch):
 
     monkeypatch.setattr(B, "_pull", pull)
 
-    def bootstrap(client, plan, result, log_dir):
+    def bootstrap(client, plan, result, log_dir, base, accept_drift=False, locked_manifest=()):
         rec.calls.append(("bootstrap", plan.suite, plan.mirror))
+        rec.bootstrapped.append((base.key, accept_drift, locked_manifest))
         result.status, result.image_id = "bootstrapped", "sha256:boot"
 
     monkeypatch.setattr(B, "_bootstrap", bootstrap)
@@ -197,9 +199,10 @@ def fake_edges(monkeypatch):
     return rec
 
 
-def _make(base: Base, force: bool = False, tmp: Path = Path("/nonexistent")) -> B.BaseResult:
+def _make(base: Base, force: bool = False, tmp: Path = Path("/nonexistent"), accept_drift: bool = False,
+          locked_manifest: tuple[str, ...] = ()) -> B.BaseResult:
     result = B.BaseResult(base.key, base.local_ref)
-    B._make_base(None, base, B.bootstrap_plan(base), force, result, tmp)
+    B._make_base(None, base, B.bootstrap_plan(base), force, result, tmp, accept_drift, locked_manifest)
     return result
 
 
@@ -256,3 +259,165 @@ def test_no_recipe_and_no_pull_names_the_base(fake_edges):
     msg = str(exc.value)
     assert msg.startswith("base ubuntu22.04 cannot be made here: pull of ubuntu:22.04@sha256:")
     assert "(no such host)" in msg and "no bootstrap recipe" in msg
+
+
+# ----------------------------------------------------------------- locked bases: tagged by their manifest
+
+STATUS = """\
+Package: base-files
+Status: install ok installed
+Priority: required
+Architecture: amd64
+Version: 12.4+deb12u12
+Description: Debian base system miscellaneous files
+ This package contains the basic filesystem hierarchy.
+ Version: 99 (a continuation line is not a field)
+
+Package: dpkg
+Status: install ok installed
+Architecture: amd64
+Version: 1.21.22
+
+Package: removed-one
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0-1
+
+Package: half-done
+Status: install ok unpacked
+Architecture: amd64
+Version: 2.0-1
+
+Package: tzdata
+Status: install ok installed
+Architecture: all
+Version: 2025b-0+deb12u1
+"""
+
+
+def _rootfs(tmp_path: Path, status: str = STATUS) -> Path:
+    root = tmp_path / "rootfs"
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(status, encoding="utf-8")
+    return root
+
+
+def test_debootstrap_command_with_keyring_and_script():
+    plan = B.bootstrap_plan(_base(bootstrap=BOOKWORM))
+    assert plan is not None
+    assert plan.command("/r", "/k/ubuntu.gpg", "/usr/share/debootstrap/scripts/gutsy") == [
+        "debootstrap", "--variant=minbase", "--components=main,contrib", "--keyring=/k/ubuntu.gpg", "bookworm", "/r",
+        "http://deb.debian.org/debian", "/usr/share/debootstrap/scripts/gutsy",
+    ]
+    assert "--no-check-gpg" not in plan.command("/r")
+
+
+def test_rootfs_manifest_reads_only_installed_packages(tmp_path: Path):
+    assert B.rootfs_manifest(str(_rootfs(tmp_path))) == (
+        "base-files 12.4+deb12u12 amd64",
+        "dpkg 1.21.22 amd64",
+        "tzdata 2025b-0+deb12u1 all",
+    )
+
+
+def test_manifest_changes_names_what_moved():
+    locked = ("base-files 12.4+deb12u11 amd64", "dpkg 1.21.22 amd64", "gone 1 amd64")
+    actual = ("base-files 12.4+deb12u12 amd64", "dpkg 1.21.22 amd64", "new 2 amd64")
+    assert B.manifest_changes(locked, actual) == [
+        "base-files: 12.4+deb12u11 -> 12.4+deb12u12", "gone: 1 -> (absent)", "new: (absent) -> 2",
+    ]
+    assert B.manifest_changes(actual, actual) == []
+
+
+def test_the_manifest_is_part_of_the_base_tag():
+    from dataclasses import replace
+
+    from buildtool.lock import manifest_digest
+
+    base = _base(bootstrap=BOOKWORM)
+    one, two = ("base-files 12.4+deb12u11 amd64",), ("base-files 12.4+deb12u12 amd64",)
+    ref_one, ref_two = B.content_ref(base, one), B.content_ref(base, two)
+    assert ref_one != ref_two != base.local_ref
+    assert ref_one == replace(base, content=manifest_digest(one)).local_ref
+    assert ref_one.startswith("buildtool/base-debian12:")
+    # the manifest's order does not matter, only what it holds
+    assert B.content_ref(base, ("b 1 amd64", "a 1 amd64")) == B.content_ref(base, ("a 1 amd64", "b 1 amd64"))
+
+
+def test_a_locked_bootstrapped_base_is_never_pulled(fake_edges):
+    fake_edges.pull = "sha256:pulled"  # the upstream image would answer, but holds other packages
+    base = _base(bootstrap=BOOKWORM)
+    from dataclasses import replace
+
+    locked = replace(base, content="c" * 64)
+    r = _make(locked, accept_drift=True, locked_manifest=("dpkg 1.21.22 amd64",))
+    assert r.status == "bootstrapped"
+    assert [c[0] for c in fake_edges.calls] == ["bootstrap"]
+    assert fake_edges.bootstrapped == [("debian12", True, ("dpkg 1.21.22 amd64",))]
+    assert "pull" not in r.detail
+
+
+def test_a_locked_base_without_a_recipe_still_pulls(fake_edges):
+    from dataclasses import replace
+
+    fake_edges.pull = "sha256:pulled"
+    base = replace(_base(key="ubuntu22.04", image="ubuntu:22.04@sha256:" + "b" * 64), content="c" * 64)
+    r = _make(base)
+    assert (r.status, r.image_id) == ("pulled", "sha256:pulled")
+
+
+@pytest.fixture
+def fake_debootstrap(monkeypatch, tmp_path: Path):
+    """_bootstrap with debootstrap, scrub and import faked: the 'rootfs' gets the status file in `rec['status']`."""
+    rec: dict = {"status": STATUS, "tags": []}
+    monkeypatch.setenv("BUILDTOOL_TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(B.shutil, "which", lambda name: "/usr/sbin/" + name)
+
+    def run_logged(argv, log, what, log_path):
+        target = Path(argv[-2])
+        (target / "var/lib/dpkg").mkdir(parents=True)
+        (target / "var/lib/dpkg/status").write_text(rec["status"], encoding="utf-8")
+
+    monkeypatch.setattr(B, "_run_logged", run_logged)
+    monkeypatch.setattr(B, "_scrub", lambda target, plan: None)
+    monkeypatch.setattr(B, "_import", lambda target, plan, log, log_path: "sha256:imported")
+    monkeypatch.setattr(B, "_image_size", lambda client, image: None)
+    monkeypatch.setattr(engine, "tag", lambda client, image, ref: rec["tags"].append((image, ref)))
+    return rec
+
+
+def _bootstrap(base: Base, tmp_path: Path, **kw) -> B.BaseResult:
+    plan = B.bootstrap_plan(base)
+    assert plan is not None
+    result = B.BaseResult(base.key, base.local_ref)
+    B._bootstrap(None, plan, result, tmp_path / "logs" / "bases", base, **kw)
+    return result
+
+
+def test_bootstrap_tags_the_image_by_its_manifest(fake_debootstrap, tmp_path: Path):
+    from dataclasses import replace
+
+    from buildtool.lock import manifest_digest
+
+    manifest = B.rootfs_manifest(str(_rootfs(tmp_path)))
+    base = replace(_base(bootstrap=BOOKWORM), content=manifest_digest(manifest))
+    r = _bootstrap(base, tmp_path)
+    assert (r.status, r.image_id, r.manifest, r.drift) == ("bootstrapped", "sha256:imported", manifest, [])
+    assert fake_debootstrap["tags"] == [("sha256:imported", base.local_ref)]
+
+
+def test_bootstrap_refuses_a_base_that_drifted_from_the_lock(fake_debootstrap, tmp_path: Path):
+    from dataclasses import replace
+
+    from buildtool.lock import manifest_digest
+
+    locked = ("base-files 12.4+deb12u11 amd64", "dpkg 1.21.22 amd64", "tzdata 2025b-0+deb12u1 all")
+    base = replace(_base(bootstrap=BOOKWORM), content=manifest_digest(locked))
+    with pytest.raises(OperationError, match=r"other packages than images.lock records \(1 differ: base-files: 12.4\+deb12u11 -> 12.4\+deb12u12\)"):
+        _bootstrap(base, tmp_path, locked_manifest=locked)
+    assert fake_debootstrap["tags"] == [], "a drifted base is never tagged"
+
+    r = _bootstrap(base, tmp_path, accept_drift=True, locked_manifest=locked)  # what `buildtool lock` does
+    assert r.drift == ["base-files: 12.4+deb12u11 -> 12.4+deb12u12"]
+    assert r.ref == B.content_ref(base, r.manifest) != base.local_ref
+    assert fake_debootstrap["tags"] == [("sha256:imported", r.ref)]

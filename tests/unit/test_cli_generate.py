@@ -34,12 +34,19 @@ def test_generate_then_check_is_clean(project, capsys):
     assert main(["check"]) == 0
 
 
-@pytest.mark.parametrize("edit", ["dockerfile", "extra-file", "deleted-file", "readme", "mode"])
+@pytest.mark.parametrize("edit", ["dockerfile", "debs-lock", "extra-file", "deleted-file", "readme", "mode"])
 def test_check_fails_after_any_hand_edit(project, capsys, edit):
     assert main(["generate"]) == 0
     target = project / "generated/nodes/debian12.sys.sys.openmpi/Dockerfile"
     if edit == "dockerfile":
-        target.write_text(target.read_text().replace("openmpi-bin=1.0-1", "openmpi-bin"))
+        text = target.read_text()
+        target.write_text(text.replace("install-debs /tmp/buildtool/debs.lock", "apt-get install -y openmpi-bin"))
+        assert target.read_text() != text, "the edit changed nothing"
+    elif edit == "debs-lock":
+        debs = target.with_name("debs.lock")
+        text = debs.read_text()
+        debs.write_text(text.replace("openmpi-bin 1.0-1 amd64", "openmpi-bin 1.0-2 amd64"))
+        assert debs.read_text() != text, "the edit changed nothing"
     elif edit == "extra-file":
         (project / "generated/nodes/debian12.sys/notes.txt").write_text("hi")
     elif edit == "deleted-file":
@@ -66,12 +73,13 @@ def test_generate_is_byte_identical_on_rerun(project):
 def test_failed_generate_leaves_previous_output_intact(project, capsys):
     assert main(["generate"]) == 0
     before = (project / "generated/plan.json").read_text()
-    # Break the lock: a required pin disappears, so rendering fails before anything is written.
-    lock = (project / "images.lock").read_text().replace('"openmpi-bin": "1.0-1"', '"openmpi-bin-x": "1.0-1"')
-    assert '"openmpi-bin-x"' in lock
+    # Break the lock: the closure a layer needs disappears, so rendering fails before anything is written.
+    lock = (project / "images.lock").read_text().replace('libopenmpi-dev openmpi-bin": [', 'libopenmpi-dev openmpi-bin-x": [')
+    assert 'openmpi-bin-x": [' in lock
     (project / "images.lock").write_text(lock)
     assert main(["generate"]) == 2
-    assert "openmpi-bin" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "has no resolved closure for" in err and "libopenmpi-dev openmpi-bin'" in err, err
     assert (project / "generated/plan.json").read_text() == before
     assert not list(project.glob(".generated.*"))
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 
 from buildtool.lock import dump_lock, load_lock
@@ -14,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 YAML_FIXTURE = ROOT / "tests" / "fixtures" / "minimal" / "images.lock"
 
 
+def _sorted_closures(bases):
+    return {k: replace(b, installs={key: tuple(sorted(v)) for key, v in b.installs.items()}) for k, b in bases.items()}
+
+
 def test_a_yaml_lock_and_its_json_rewrite_hold_the_same_pins(tmp_path):
     from_yaml = load_lock(YAML_FIXTURE)
     assert type(from_yaml.doc) is SourceDoc
@@ -21,7 +27,11 @@ def test_a_yaml_lock_and_its_json_rewrite_hold_the_same_pins(tmp_path):
     (tmp_path / "images.lock").write_text(text, encoding="utf-8")
     from_json = load_lock(tmp_path / "images.lock")
     assert type(from_json.doc) is JsonDoc  # the fast path, no YAML parse
-    assert (from_json.apt, from_json.pip, from_json.sources) == (from_yaml.apt, from_yaml.pip, from_yaml.sources)
+    assert from_yaml.bases and from_yaml.pip  # the comparison below is not between two empty locks
+    # a closure is a set: the JSON writes its names sorted, the hand-written YAML need not
+    assert (_sorted_closures(from_json.bases), from_json.pip) == (_sorted_closures(from_yaml.bases), from_yaml.pip)
+    assert from_json.bases["debian12"].manifest == from_yaml.bases["debian12"].manifest
+    assert from_json.apt == from_yaml.apt
     assert yaml.safe_load(text) == json.loads(text)  # still YAML for anything that reads it as YAML
     assert dump_lock(from_json) == text
 
@@ -29,9 +39,18 @@ def test_a_yaml_lock_and_its_json_rewrite_hold_the_same_pins(tmp_path):
 def test_the_written_lock_has_a_line_per_pin_and_per_requirement():
     lock = load_lock(YAML_FIXTURE)
     lines = dump_lock(lock).splitlines()
-    for pins in lock.apt.values():
-        for name, version in pins.items():
-            assert f'      "{name}": "{version}",' in lines or f'      "{name}": "{version}"' in lines
+    assert lock.bases
+    for entry in lock.bases.values():
+        assert entry.packages and entry.installs and entry.manifest
+        for name, pin in entry.packages.items():  # one line per .deb, everything needed to fetch and check it
+            line = (f'        "{name}": {{"arch": "{pin.arch}", "archive": "{pin.archive}", "filename": "{pin.filename}", '
+                    f'"sha256": "{pin.sha256}", "size": {pin.size}, "version": "{pin.version}"}}')
+            assert f"{line}," in lines or line in lines, line
+        for key, names in entry.installs.items():  # one line per closure
+            line = f'        "{key}": {json.dumps(sorted(names))}'
+            assert f"{line}," in lines or line in lines, line
+        for item in entry.manifest:  # one line per package of the base itself
+            assert f'        "{item}",' in lines or f'        "{item}"' in lines, item
     for pip_set in lock.pip.values():
         for pin in pip_set.pins:
             line = f'{{"name": "{pin.name}", "sha256": "{pin.sha256}", "version": "{pin.version}"}}'
@@ -53,3 +72,16 @@ def test_lines_of_a_json_lock_are_found_only_when_an_error_asks(tmp_path):
     lines = path.read_text().splitlines()
     start = lines.index('    "debian12.sys.system-python": {')
     assert where.line == lines.index('      "requires": [', start) + 1
+
+
+def test_a_version_1_lock_is_refused_but_buildtool_lock_keeps_its_pip_sets(tmp_path):
+    from buildtool.errors import UserError
+
+    v1 = {"lock": {"version": "1"}, "sources": {"debian12": "Packages.xz"}, "apt": {"debian12": {"curl": "7.88.1-10"}},
+          "pip": {"s": {"python": "3.11", "requires": ["pip==25.3"], "constraints": [], "pins": [{"name": "pip", "version": "25.3", "sha256": "a" * 64}]}}}
+    path = tmp_path / "images.lock"
+    path.write_text(json.dumps(v1), encoding="utf-8")
+    with pytest.raises(UserError, match="unsupported lock version"):
+        load_lock(path)
+    upgraded = load_lock(path, upgrading=True)  # what `buildtool lock` reads: the apt half is resolved again
+    assert upgraded.bases == {} and list(upgraded.pip) == ["s"] and upgraded.pip["s"].pins[0].version == "25.3"

@@ -1,19 +1,39 @@
-"""lock_resolve: dpkg version ordering, Packages parsing, pip reports, and an offline end-to-end lock."""
+"""`buildtool lock`, the pure parts: dpkg version ordering and Packages parsing (debversion), what apt
+prints in the resolver container (apt_resolve), which closure a layer installs (Lock.layer_debs),
+the report of `lock --check` (lock_check.classify), pip reports, and an offline end-to-end lock.
+
+What apt really resolves against a real signed archive is tested in tests/integration.
+"""
 
 from __future__ import annotations
 
 import functools
-import lzma
+import hashlib
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from buildtool import apt_resolve as ar
+from buildtool import debversion as dv
+from buildtool import engine, lock_apt
 from buildtool import lock_resolve as lr
+from buildtool.apt_sources import AptSource
 from buildtool.config import load_config
+from buildtool.errors import UserError
 from buildtool.generate import generate
-from buildtool.lock import Lock, PipPin, load_lock
+from buildtool.lock import AptIndex, BaseApt, DebPin, Lock, PipPin, bind_bases, dump_lock, install_key, load_lock, manifest_digest
+from buildtool.lock_check import check_lock, classify, render_report
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- Debian version ordering (dpkg's verrevcmp) ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -33,18 +53,19 @@ ROOT = Path(__file__).resolve().parents[2]
         ("4.3.0+really4.2.1-1", "4.2.1-1", 1),
         ("1.2-3-4", "1.2-3-5", -1),  # the revision is after the last hyphen
         ("10", "9", 1),
+        ("3.0.22-1~deb12u2", "3.0.15-1~deb12u1", 1),
     ],
 )
 def test_compare_debian_versions(a: str, b: str, sign: int) -> None:
-    result = lr.compare_debian_versions(a, b)
+    result = dv.compare_debian_versions(a, b)
     assert (result > 0) - (result < 0) == sign
-    back = lr.compare_debian_versions(b, a)
+    back = dv.compare_debian_versions(b, a)
     assert (back > 0) - (back < 0) == -sign
 
 
 def test_debian_sort_order() -> None:
     versions = ["1.0", "1.0-1", "1.0~beta", "1:0.9", "1.0+b1", "0.9.9"]
-    ordered = sorted(versions, key=functools.cmp_to_key(lr.compare_debian_versions))
+    ordered = sorted(versions, key=functools.cmp_to_key(dv.compare_debian_versions))
     assert ordered == ["0.9.9", "1.0~beta", "1.0", "1.0-1", "1.0+b1", "1:0.9"]
 
 
@@ -68,19 +89,355 @@ Package-Type: deb
 
 
 def test_iter_packages_reads_name_and_version_only() -> None:
-    assert list(lr.iter_packages(PACKAGES)) == [("fuse3", "3.14.0-4"), ("openmpi-bin", "4.1.4-3+b1"), ("openmpi-bin", "4.1.4-3")]
+    assert list(dv.iter_packages(PACKAGES)) == [("fuse3", "3.14.0-4"), ("openmpi-bin", "4.1.4-3+b1"), ("openmpi-bin", "4.1.4-3")]
 
 
 def test_candidates_pick_the_highest_version() -> None:
-    best = lr.candidates(lr.iter_packages(PACKAGES))
+    best = dv.candidates(dv.iter_packages(PACKAGES))
     assert best == {"fuse3": "3.14.0-4", "openmpi-bin": "4.1.4-3+b1"}
 
 
-def test_choose_versions_names_what_is_missing() -> None:
-    available = {"fuse3": "3.14.0-4", "curl": "7.88.1-10"}
-    assert lr.choose_versions(["curl", "fuse3"], available, "debian12") == {"curl": "7.88.1-10", "fuse3": "3.14.0-4"}
-    with pytest.raises(lr.ResolveError, match="debian12.*libfuse2t64"):
-        lr.choose_versions(["curl", "libfuse2t64"], available, "debian12")
+# --- what apt prints: apt-get install -s ---------------------------------------------------------
+
+SIMULATION = """\
+NOTE: This is only a simulation!
+      apt-get needs root privileges for real execution.
+Inst libssl3 (3.0.22-1~deb12u2 Debian-Security:12/oldstable-security [amd64])
+Inst libc6 [2.36-9+deb12u9] (2.36-9+deb12u13 Debian:12.13/oldstable [amd64])
+Inst tzdata (2025b-0+deb12u2 Debian:12.13/oldstable [all])
+Inst libgcc-s1:amd64 (12.2.0-14+deb12u1 Debian:12.13/oldstable [amd64])
+Conf libssl3 (3.0.22-1~deb12u2 Debian-Security:12/oldstable-security [amd64])
+Conf libc6 (2.36-9+deb12u13 Debian:12.13/oldstable [amd64])
+Remv something-else [1.0-1]
+"""
+
+
+def test_parse_simulation_reads_installs_and_upgrades() -> None:
+    assert ar.parse_simulation(SIMULATION) == {
+        "libssl3": ("3.0.22-1~deb12u2", "amd64"),
+        "libc6": ("2.36-9+deb12u13", "amd64"),  # an upgrade: the new version, not the one in [brackets]
+        "tzdata": ("2025b-0+deb12u2", "all"),
+        "libgcc-s1": ("12.2.0-14+deb12u1", "amd64"),  # the multiarch qualifier is not part of the name
+    }
+
+
+def test_parse_simulation_of_nothing_to_do_is_empty() -> None:
+    assert ar.parse_simulation("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n") == {}
+
+
+# --- what apt prints: apt-get --print-uris -------------------------------------------------------
+
+ARCHIVES = {"debian": "http://deb.debian.org/debian", "debian-security": "http://security.debian.org/debian-security"}
+
+URIS = "\n".join([
+    # apt 2.6 prints an empty hash column: the line ends in a space
+    "'http://security.debian.org/debian-security/pool/updates/main/o/openssl/libssl3_3.0.22-1%7edeb12u2_amd64.deb' "
+    "libssl3_3.0.22-1~deb12u2_amd64.deb 2039888 ",
+    "'http://deb.debian.org/debian/pool/main/g/glibc/libc6_2.36-9%2bdeb12u13_amd64.deb' libc6_2.36-9+deb12u13_amd64.deb 2757936 "
+    "MD5Sum:0123456789abcdef0123456789abcdef",
+    "'http://deb.debian.org/debian/pool/main/t/tzdata/tzdata_2025b-0%2bdeb12u2_all.deb' tzdata_2025b-0+deb12u2_all.deb 260864",
+]) + "\n"
+
+
+def test_parse_uris_matches_each_url_to_its_archive() -> None:
+    assert ar.parse_uris(URIS, ARCHIVES) == {
+        "libssl3": ("debian-security", "pool/updates/main/o/openssl/libssl3_3.0.22-1~deb12u2_amd64.deb"),  # %7e unquoted
+        "libc6": ("debian", "pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb"),
+        "tzdata": ("debian", "pool/main/t/tzdata/tzdata_2025b-0+deb12u2_all.deb"),
+    }
+
+
+def test_parse_uris_takes_the_archive_whose_url_is_a_whole_prefix() -> None:
+    archives = {"a": "http://mirror.example/debian", "b": "http://mirror.example/debian-security/"}
+    line = "'http://mirror.example/debian-security/pool/updates/main/c/curl/curl_7.88.1-10%2bdeb12u14_amd64.deb' curl_7.88.1-10+deb12u14_amd64.deb 316000 "
+    assert ar.parse_uris(line, archives) == {"curl": ("b", "pool/updates/main/c/curl/curl_7.88.1-10+deb12u14_amd64.deb")}
+
+
+def test_parse_uris_refuses_a_url_outside_the_archives() -> None:
+    line = "'http://evil.example/debian/pool/main/c/curl/curl_1_amd64.deb' curl_1_amd64.deb 10 "
+    with pytest.raises(ar.ResolveError, match="in none of the configured archives"):
+        ar.parse_uris(line, ARCHIVES)
+
+
+# --- the container's whole output -> a base's lock entry ------------------------------------------
+
+SOURCES = (
+    AptSource("debian", "http://deb.debian.org/debian", "bookworm", ("main",)),
+    AptSource("debian", "http://deb.debian.org/debian", "bookworm-updates", ("main",)),
+    AptSource("debian-security", "http://security.debian.org/debian-security", "bookworm-security", ("main",)),
+)
+
+# name -> (version, arch, archive id, pool filename, size)
+DEBS = {
+    "ca-certificates": ("20230311", "all", "debian", "pool/main/c/ca-certificates/ca-certificates_20230311_all.deb", 153000),
+    "openssl": ("3.0.22-1~deb12u2", "amd64", "debian-security", "pool/updates/main/o/openssl/openssl_3.0.22-1~deb12u2_amd64.deb", 1430000),
+    "libssl3": ("3.0.22-1~deb12u2", "amd64", "debian-security", "pool/updates/main/o/openssl/libssl3_3.0.22-1~deb12u2_amd64.deb", 2039888),
+    "curl": ("7.88.1-10+deb12u14", "amd64", "debian", "pool/main/c/curl/curl_7.88.1-10+deb12u14_amd64.deb", 316000),
+    "libc6": ("2.36-9+deb12u13", "amd64", "debian", "pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb", 2757936),
+    "python3": ("3.11.2-1+b1", "amd64", "debian", "pool/main/p/python3-defaults/python3_3.11.2-1+b1_amd64.deb", 26000),
+    "libpython3.11": ("3.11.2-6+deb12u6", "amd64", "debian", "pool/main/p/python3.11/libpython3.11_3.11.2-6+deb12u6_amd64.deb", 1987000),
+}
+# what apt would install for each requested set (names beyond the request are dependencies)
+CLOSURES = {
+    "ca-certificates curl": ["ca-certificates", "openssl", "libssl3", "curl"],
+    "ca-certificates curl | python3": ["ca-certificates", "openssl", "libssl3", "curl", "libc6", "python3", "libpython3.11"],
+}
+CHAINS = [[("curl", "ca-certificates")], [("curl", "ca-certificates"), ("python3",)]]
+MANIFEST = ["dpkg 1.21.22 amd64", "base-files 12.4+deb12u12 amd64", "libc6 2.36-9+deb12u9 amd64"]
+
+
+def _inst(name: str) -> str:
+    version, arch, archive, _, _ = DEBS[name]
+    origin = "Debian-Security:12/oldstable-security" if archive == "debian-security" else "Debian:12.13/oldstable"
+    old = "[2.36-9+deb12u9] " if name == "libc6" else ""  # libc6 is in the base: an upgrade
+    return f"Inst {name} {old}({version} {origin} [{arch}])"
+
+
+def _uri(name: str) -> str:
+    version, arch, archive, filename, size = DEBS[name]
+    url = f"{ARCHIVES[archive]}/{filename}".replace("~", "%7e").replace("+", "%2b")
+    return f"'{url}' {filename.rsplit('/', 1)[1]} {size} "
+
+
+def _stanza(name: str, **override: str) -> str:
+    version, arch, _, filename, size = DEBS[name]
+    fields = {"Package": name, "Version": version, "Filename": filename, "Size": str(size), "SHA256": sha(filename), **override}
+    return "".join(f"{k}: {v}\n" for k, v in fields.items() if v)
+
+
+def container_output(closures: dict[str, list[str]] = CLOSURES, stanzas: dict[str, str] | None = None, end: bool = True) -> str:
+    """What resolver_script prints for CHAINS (numbered as name_sets numbers them), with some apt noise."""
+    out = [
+        "@@INDEXES",
+        f"deb.debian.org_debian_dists_bookworm_InRelease {sha('release')} Sat, 10 Jan 2026 10:49:47 UTC",
+        f"deb.debian.org_debian_dists_bookworm-updates_InRelease {sha('updates')} Mon, 01 Dec 2026 08:21:02 UTC",
+        f"security.debian.org_debian-security_dists_bookworm-security_InRelease {sha('security')} Mon, 01 Dec 2026 12:00:09 UTC",
+        "@@MANIFEST",
+        *MANIFEST,
+    ]
+    for i, key in enumerate(sorted(closures)):
+        out += [f"@@SET {i}", *(_inst(n) for n in closures[key]), f"@@URIS {i}", *(_uri(n) for n in closures[key])]
+    names = sorted({n for c in closures.values() for n in c})
+    out += ["@@SHOW", *(stanzas or {}).get("", "").splitlines(), *"".join((stanzas or {}).get(n, _stanza(n)) for n in names).splitlines()]
+    if end:
+        out.append("@@END")
+    return "\n".join(out) + "\n"
+
+
+def test_name_sets_are_the_cumulative_chain_prefixes_in_key_order() -> None:
+    assert ar.name_sets(CHAINS) == ["ca-certificates curl", "ca-certificates curl python3"]
+    assert sorted(CLOSURES) == [install_key(CHAINS[0]), install_key(CHAINS[1])]
+
+
+def test_split_sections_reads_every_section() -> None:
+    run = ar.split_sections("Reading package lists...\n" + container_output())
+    assert run.indexes[0] == ("bookworm", sha("release"), "Sat, 10 Jan 2026 10:49:47 UTC")
+    assert [s for s, _, _ in run.indexes] == ["bookworm", "bookworm-updates", "bookworm-security"]
+    assert run.manifest == tuple(MANIFEST)
+    assert sorted(run.sets) == ["0", "1"]
+    assert ar.parse_simulation(run.sets["1"][0])["python3"] == ("3.11.2-1+b1", "amd64")
+    assert run.stanzas[("libssl3", "3.0.22-1~deb12u2")]["Filename"] == DEBS["libssl3"][3]
+
+
+def test_split_sections_without_the_end_marker_is_an_error() -> None:
+    with pytest.raises(ar.ResolveError, match="stopped before it finished"):
+        ar.split_sections(container_output(end=False))
+
+
+def test_build_base_apt_end_to_end() -> None:
+    entry = ar.build_base_apt(ar.split_sections(container_output()), SOURCES, CHAINS, "20261201T120000Z")
+    assert entry.archives == ARCHIVES
+    assert entry.components == ("main",)
+    assert entry.resolved_at == "20261201T120000Z"
+    assert entry.indexes == (
+        AptIndex("bookworm", "debian", "Sat, 10 Jan 2026 10:49:47 UTC", sha("release")),
+        AptIndex("bookworm-security", "debian-security", "Mon, 01 Dec 2026 12:00:09 UTC", sha("security")),
+        AptIndex("bookworm-updates", "debian", "Mon, 01 Dec 2026 08:21:02 UTC", sha("updates")),
+    )
+    assert entry.manifest == tuple(sorted(MANIFEST))
+    assert entry.content == manifest_digest(MANIFEST)
+    assert set(entry.packages) == set(DEBS)  # every .deb of every closure, once
+    for name, (version, arch, archive, filename, size) in DEBS.items():
+        assert entry.packages[name] == DebPin(name, version, arch, archive, filename, sha(filename), size)
+    assert entry.installs == {key: tuple(sorted(names)) for key, names in CLOSURES.items()}
+    text = dump_lock(Lock(path="images.lock", bases={"debian12": entry}))
+    assert '"libssl3": {"arch": "amd64", "archive": "debian-security", "filename": "pool/updates/main/o/openssl/' in text
+
+
+def test_build_base_apt_round_trips_through_the_lock_file(tmp_path: Path) -> None:
+    entry = ar.build_base_apt(ar.split_sections(container_output()), SOURCES, CHAINS, "20261201T120000Z")
+    path = tmp_path / "images.lock"
+    path.write_text(dump_lock(Lock(path=str(path), bases={"debian12": entry})), encoding="utf-8")
+    assert load_lock(path).bases == {"debian12": entry}
+
+
+def test_build_base_apt_refuses_a_stanza_whose_filename_disagrees() -> None:
+    moved = {"curl": _stanza("curl", Filename="pool/main/c/curl/curl_7.88.1-10+deb12u14_arm64.deb")}
+    with pytest.raises(ar.ResolveError, match=r"curl 7.88.1-10\+deb12u14: apt fetches pool/main/c/curl/curl_7.88.1-10\+deb12u14_amd64.deb "
+                                              r"but the index names pool/main/c/curl/curl_7.88.1-10\+deb12u14_arm64.deb"):
+        ar.build_base_apt(ar.split_sections(container_output(stanzas=moved)), SOURCES, CHAINS, "20261201T120000Z")
+
+
+@pytest.mark.parametrize("override", [{"SHA256": ""}, {"SHA256": "abc"}, {"Size": ""}])
+def test_build_base_apt_refuses_a_stanza_without_sha256_or_size(override: dict[str, str]) -> None:
+    broken = {"openssl": _stanza("openssl", **override)}
+    with pytest.raises(ar.ResolveError, match=r"the index gives no SHA256 and Size for openssl 3.0.22-1~deb12u2"):
+        ar.build_base_apt(ar.split_sections(container_output(stanzas=broken)), SOURCES, CHAINS, "20261201T120000Z")
+
+
+def test_build_base_apt_refuses_a_package_apt_would_not_download() -> None:
+    text = container_output().replace(_uri("curl") + "\n", "")
+    with pytest.raises(ar.ResolveError, match="apt would install curl 7.88.1-10\\+deb12u14 but printed no download for it"):
+        ar.build_base_apt(ar.split_sections(text), SOURCES, CHAINS, "20261201T120000Z")
+
+
+def test_build_base_apt_refuses_a_requested_name_apt_installs_nothing_for() -> None:
+    # ca-certificates already in the base: apt installs nothing for it, so no layer could pin it
+    closures = {key: [n for n in names if n != "ca-certificates"] for key, names in CLOSURES.items()}
+    with pytest.raises(ar.ResolveError, match="apt installs nothing for 'ca-certificates'"):
+        ar.build_base_apt(ar.split_sections(container_output(closures)), SOURCES, CHAINS, "20261201T120000Z")
+
+
+def test_resolver_script_asks_apt_for_each_name_set_in_order() -> None:
+    script = ar.resolver_script(SOURCES, ar.name_sets(CHAINS), "/etc/apt/keyrings/site.gpg")
+    assert "deb [signed-by=/etc/apt/keyrings/site.gpg] http://security.debian.org/debian-security bookworm-security main" in script
+    assert script.index("echo '@@SET 0'") < script.index("echo '@@URIS 0'") < script.index("echo '@@SET 1'") < script.index("echo '@@END'")
+    assert "apt-get install -s -y --no-install-recommends ca-certificates curl python3 " in script
+
+
+# --- a layer installs its chain's closure minus its parent's ---------------------------------------
+
+
+def _entry() -> BaseApt:
+    return ar.build_base_apt(ar.split_sections(container_output()), SOURCES, CHAINS, "20261201T120000Z")
+
+
+def test_layer_debs_is_the_chain_closure_minus_the_parents() -> None:
+    lock = Lock(path="images.lock", bases={"debian12": _entry()})
+    system = lock.layer_debs("debian12", CHAINS[0])
+    assert [d.name for d in system] == ["ca-certificates", "curl", "libssl3", "openssl"]
+    python = lock.layer_debs("debian12", CHAINS[1])
+    assert [d.name for d in python] == ["libc6", "libpython3.11", "python3"]  # not what the system layer has
+    assert python[0] == DebPin("libc6", *DEBS["libc6"][:4], sha(DEBS["libc6"][3]), DEBS["libc6"][4])
+    # the order of names within a layer does not matter, only which they are
+    assert lock.layer_debs("debian12", [("ca-certificates", "curl"), ("python3",)]) == python
+
+
+def test_layer_debs_of_a_layer_that_asks_for_nothing_is_empty() -> None:
+    lock = Lock(path="images.lock", bases={"debian12": _entry()})
+    assert lock.layer_debs("debian12", CHAINS[0] + [()]) == ()
+    assert lock.layer_debs("debian12", []) == ()
+
+
+def test_layer_debs_names_a_closure_the_lock_lacks() -> None:
+    lock = Lock(path="images.lock", bases={"debian12": _entry()})
+    with pytest.raises(UserError, match="base 'debian12' has no resolved closure for 'ca-certificates curl \\| mpich'"):
+        lock.layer_debs("debian12", [("curl", "ca-certificates"), ("mpich",)])
+    with pytest.raises(UserError, match="no apt lock for base 'debian13'"):
+        lock.layer_debs("debian13", CHAINS[0])
+
+
+def test_two_manifests_give_two_base_tags(fixtures_dir: Path) -> None:
+    """What a base contains is part of its tag: bind_bases puts the lock's manifest digest into Base.content."""
+    config = load_config(fixtures_dir / "minimal" / "images.yaml", None, {})
+    entry = _entry()
+    one = bind_bases(config, Lock(path="a", bases={"debian12": entry})).bases["debian12"]
+    two = bind_bases(config, Lock(path="b", bases={"debian12": replace(entry, manifest=entry.manifest + ("tzdata 2025b-0+deb12u2 all",))})).bases["debian12"]
+    assert one.content == entry.content and two.content != one.content
+    assert one.local_ref != two.local_ref
+    assert one.recipe_id == two.recipe_id  # the same recipe: only the content differs
+    unlocked = bind_bases(config, Lock(path="c")).bases["debian12"]
+    assert unlocked.content == "" and unlocked.local_ref not in (one.local_ref, two.local_ref)
+    assert bind_bases(config, Lock(path="d", bases={"debian12": replace(entry, manifest=())})).bases["debian12"] == unlocked
+
+
+# --- lock --check: stale, security, outdated ----------------------------------------------------------
+
+ROOTS = {"debian": "http://deb.debian.org/debian", "debian-security": "http://security.debian.org/debian-security"}
+
+
+def _pin(name: str, version: str, archive: str = "debian") -> DebPin:
+    filename = f"pool/main/{name[0]}/{name}/{name}_{version}_amd64.deb"
+    return DebPin(name, version, "amd64", archive, filename, sha(filename), 1000)
+
+
+def _check_entry() -> BaseApt:
+    pins = [_pin("libssl3", "3.0.15-1~deb12u1", "debian-security"), _pin("tzdata", "2025a-0+deb12u1"), _pin("curl", "7.88.1-10+deb12u12"),
+            _pin("gone", "1.0-1"), _pin("newer-than-index", "4.0-2"), _pin("nowhere", "1.0-1"), _pin("both", "5.0-1")]
+    return BaseApt(archives=dict(ROOTS), components=("main",),
+                   indexes=(AptIndex("bookworm", "debian", "d", "a" * 64), AptIndex("bookworm-security", "debian-security", "d", "b" * 64),
+                            AptIndex("bookworm-updates", "debian", "d", "c" * 64)),
+                   resolved_at="20261201T000000Z", manifest=("dpkg 1.21.22 amd64",), packages={p.name: p for p in pins}, installs={})
+
+
+POCKETS = {
+    "bookworm": {"libssl3": "3.0.15-1~deb12u1", "tzdata": "2025b-0+deb12u1", "curl": "7.88.1-10+deb12u12", "gone": "1.0-1",
+                 "newer-than-index": "4.0-1", "both": "5.0-3"},
+    "bookworm-security": {"libssl3": "3.0.22-1~deb12u2", "both": "5.0-2"},
+    "bookworm-updates": {"curl": "7.88.1-10+deb12u14"},
+}
+
+
+def test_classify_sorts_pins_into_stale_security_and_outdated() -> None:
+    stale, security, outdated = classify("debian12", _check_entry(), _indexes(POCKETS), {"gone"}, ROOTS)
+    assert [(p.package, p.locked, p.available, p.pocket, p.url) for p in stale] == [
+        ("gone", "1.0-1", "1.0-1", "bookworm", "http://deb.debian.org/debian/pool/main/g/gone/gone_1.0-1_amd64.deb")]
+    assert [(p.package, p.locked, p.available, p.pocket) for p in security] == [
+        ("curl", "7.88.1-10+deb12u12", "7.88.1-10+deb12u14", "bookworm-updates"),
+        ("libssl3", "3.0.15-1~deb12u1", "3.0.22-1~deb12u2", "bookworm-security"),
+    ]
+    assert [(p.package, p.locked, p.available, p.pocket) for p in outdated] == [
+        ("both", "5.0-1", "5.0-3", "bookworm"),  # the newest across pockets counts: here the point release
+        ("tzdata", "2025a-0+deb12u1", "2025b-0+deb12u1", "bookworm"),
+    ]
+    assert all(p.base == "debian12" for p in stale + security + outdated)
+
+
+def test_classify_of_a_current_lock_reports_nothing() -> None:
+    entry = _check_entry()
+    current = {"bookworm": {n: p.version for n, p in entry.packages.items()}}
+    assert classify("debian12", entry, _indexes(current), set(), ROOTS) == ([], [], [])
+
+
+def _indexes(pockets: dict[str, dict[str, str]]) -> dict:
+    from buildtool.lock_check import PocketIndex
+
+    return {suite: PocketIndex(suite, dict(v), frozenset(v.items())) for suite, v in pockets.items()}
+
+
+def test_check_lock_asks_for_every_pin_and_reads_every_pocket() -> None:
+    from buildtool.model import Site
+
+    entry = _check_entry()
+    lock = Lock(path="images.lock", bases={"debian12": entry})
+    site = Site(registry="", namespace="", ca_bundle=None, apt_mirror=None, pypi_index=None, credentials="env", source="test",
+                apt_snapshot="https://snapshot.debian.org/archive/{archive}/{timestamp}")
+    asked: list[str] = []
+    read: list[str] = []
+
+    def exists(url: str) -> bool:
+        asked.append(url)
+        return "/gone_" not in url
+
+    def fetch(url: str) -> str:
+        read.append(url)
+        suite = url.split("/dists/", 1)[1].split("/", 1)[0]
+        return "".join(f"Package: {n}\nVersion: {v}\n\n" for n, v in POCKETS[suite].items())
+
+    report = check_lock(lock, site, exists=exists, fetch=fetch)
+    snapshot = "https://snapshot.debian.org/archive/debian/20261201T000000Z"
+    assert sorted(asked) == sorted(f"{snapshot if p.archive == 'debian' else snapshot.replace('/debian/', '/debian-security/')}/{p.filename}"
+                                   for p in entry.packages.values())
+    # what is new is read from the live archive (a snapshot's indexes say nothing about today)
+    assert "http://deb.debian.org/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz" in read and len(read) == 3
+    assert report.checked == len(entry.packages)
+    assert [p.package for p in report.stale] == ["gone"] and report.stale_bases() == ["debian12"]
+    assert [p.package for p in report.security] == ["curl", "libssl3"]
+    text = render_report(report)
+    assert "1 stale" in text and "buildtool lock --refresh-stale" in text and "--base debian12" in text
+
+
+# --- pip ---------------------------------------------------------------------------------------------
 
 
 def _install(name: str, version: str, archive: dict) -> dict:
@@ -122,16 +479,44 @@ def test_pip_command_isolated_binary_only_for_the_target_python(tmp_path: Path) 
     assert platforms[0] == "manylinux_2_31_x86_64" and "manylinux_2_17_x86_64" in platforms and "manylinux1_x86_64" in platforms
 
 
-# --- offline end to end: fake archive and fake pip, the project's images.yaml ------------
+# --- offline end to end: apt's output and pip faked, the project's images.yaml ------------------------
+
+
+def fake_apt_output(sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]]) -> str:
+    """What the resolver container would print if every requested name installed itself and one dependency."""
+    main = sources[0]
+    out = ["@@INDEXES", *(f"{main.url.split('//', 1)[1].replace('/', '_')}_dists_{s.suite}_InRelease {sha(s.suite)} Mon, 01 Dec 2026 00:00:00 UTC"
+                          for s in sources), "@@MANIFEST", "base-files 1 amd64"]
+    stanzas = {}
+    for i, names in enumerate(ar.name_sets(chains)):
+        debs = sorted({d for n in names.split() for d in (n, f"dep-of-{n}")})
+        out.append(f"@@SET {i}")
+        out += [f"Inst {d} (1.0-2 Archive:1/stable [amd64])" for d in debs]
+        out.append(f"@@URIS {i}")
+        for d in debs:
+            filename = f"pool/main/{d[0]}/{d}/{d}_1.0-2_amd64.deb"
+            out.append(f"'{main.url}/{filename}' {d}_1.0-2_amd64.deb 1000 ")
+            stanzas[d] = f"Package: {d}\nVersion: 1.0-2\nFilename: {filename}\nSize: 1000\nSHA256: {sha(filename)}\n"
+    out += ["@@SHOW", *"".join(stanzas[d] for d in sorted(stanzas)).splitlines(), "@@END"]
+    return "\n".join(out) + "\n"
 
 
 @pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch):
-    """Packages.xz offering every name any base asks for, and a pip that pins each requirement."""
-    config = load_config(ROOT / "images.yaml", None)
-    names = sorted({n for b in config.bases.values() for n in lr.apt_names(config, b)})
-    index = "".join(f"Package: {n}\nVersion: 1.0-1\n\nPackage: {n}\nVersion: 1.0-2\n\n" for n in names)
-    monkeypatch.setattr(lr, "_fetch", lambda url: lzma.compress(index.encode()))
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The project's images.yaml (a copy: the lock writes logs beside it); apt and pip faked at their edges."""
+    shutil.copy(ROOT / "images.yaml", tmp_path / "images.yaml")
+    config = load_config(tmp_path / "images.yaml", None)
+    resolved: list[tuple[str, int]] = []  # (image, name sets) of each resolver run
+
+    def fake_resolve_base_apt(image, sources, chains, keyring=None, log=None):
+        resolved.append((image, len(ar.name_sets(chains))))
+        return ar.build_base_apt(ar.split_sections(fake_apt_output(sources, chains)), sources, chains, "20261201T000000Z")
+
+    monkeypatch.setattr(lock_apt, "resolve_base_apt", fake_resolve_base_apt)
+    monkeypatch.setattr(lock_apt, "_ensure_base_image", lambda client, config, base, old: f"image-of-{base.key}")
+    monkeypatch.setattr(engine, "docker_client", lambda: None)
+    monkeypatch.setattr(engine, "image_id", lambda client, ref: None)
+    monkeypatch.setattr(engine, "tag", lambda client, image, ref: None)
     calls: list[lr.PipRequest] = []
 
     def fake_pip(request: lr.PipRequest, index_url: str) -> tuple[PipPin, ...]:
@@ -140,56 +525,93 @@ def offline(monkeypatch: pytest.MonkeyPatch):
         return lr.new_pins(tuple(sorted(pins, key=lambda p: p.name)), request.constraints)
 
     monkeypatch.setattr(lr, "run_pip", fake_pip)
-    return config, calls
+    return config, calls, resolved
 
 
-def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config, calls = offline
+def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path) -> None:
+    config, calls, resolved = offline
     lock_path = tmp_path / "images.lock"
     assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
     lock = load_lock(lock_path)
-    generate(config, lock)  # every apt pin and pip set the render asks for is there, and none is stale
+    generate(config, lock)  # every closure and pip set the render asks for is there, and none is stale
+    assert sorted(lock.bases) == sorted(config.bases)
     assert len(calls) == len(set(calls)) < len(lock.pip)  # identical sets across bases resolve once
-    debian = next(k for k, b in config.bases.items() if b.bootstrap)
-    assert set(lock.apt[debian].values()) == {"1.0-2"}
-    assert "Packages.xz sha256" in lock.sources[debian]
-    seeded = [k for k, b in config.bases.items() if not b.bootstrap]
-    assert all(lock.sources[k].startswith("seed:") for k in seeded)
-    out = capsys.readouterr().out
-    assert all(f"warning: {k}:" in out for k in seeded)
+    for key, base in config.bases.items():
+        entry = lock.bases[key]
+        assert set(entry.versions().values()) == {"1.0-2"}
+        assert any(n.startswith("dep-of-") for n in entry.packages)  # dependencies are locked with what asked for them
+        assert entry.manifest == ("base-files 1 amd64",)
+        # a base that cannot be bootstrapped here is resolved in a container of the one it names
+        assert (f"image-of-{base.resolve_on or key}", len(entry.installs)) in resolved
     child = next(s for s in lock.pip.values() if s.constraints)
     assert "numpy" not in {p.name for p in child.pins}  # an ancestor already pins it
 
 
-def test_resolve_lock_writes_nothing_when_a_set_fails(offline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config, _ = offline
+def test_relocking_one_base_keeps_the_others_byte_identical(offline, tmp_path: Path) -> None:
+    config, _, resolved = offline
+    lock_path = tmp_path / "images.lock"
+    assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    before = load_lock(lock_path)
+    key = next(k for k, b in config.bases.items() if b.bootstrap is not None)
+    resolved.clear()
+    assert lr.resolve_lock(config, lock_path, only="apt", jobs=1, bases=(key,), refreshed_because="pool files gone: x")
+    after = load_lock(lock_path)
+    assert [image for image, _ in resolved] == [f"image-of-{key}"]
+    assert after.bases[key].refreshed and "automatic refresh (pool files gone: x)" in after.bases[key].refreshed[0]
+    assert {k: v for k, v in after.bases.items() if k != key} == {k: v for k, v in before.bases.items() if k != key}
+    assert after.pip == before.pip
+
+
+def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
+    config, _, _ = offline
+    real = lr.run_pip
 
     def failing(request: lr.PipRequest, index_url: str) -> tuple[PipPin, ...]:
-        raise lr.ResolveError("ERROR: No matching distribution found")
+        if any(r.startswith("onnxruntime") for r in request.requires):
+            raise lr.ResolveError("ERROR: No matching distribution found")
+        return real(request, index_url)
 
     monkeypatch.setattr(lr, "run_pip", failing)
     lock_path = tmp_path / "images.lock"
     assert not lr.resolve_lock(config, lock_path, only=None, jobs=2)
-    assert not lock_path.exists()
+    err = capsys.readouterr().err
+    assert "did not resolve" in err and "No matching distribution found" in err
+    lock = load_lock(lock_path)  # written with what did resolve: one bad requirement keeps the others' work
+    assert sorted(lock.bases) == sorted(config.bases)
+    assert lock.pip and not any(r.startswith("onnxruntime") for s in lock.pip.values() for r in s.requires)
 
 
-def test_resolve_lock_writes_nothing_when_the_archive_is_unreachable(offline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config, _ = offline
+def test_resolve_lock_writes_nothing_when_apt_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
+    def unreachable(image, sources, chains, keyring=None, log=None):
+        raise ar.ResolveError(f"apt in a container of {image} failed (exit 100):\n    E: Failed to fetch {sources[0].url}")
 
-    def unreachable(url: str) -> bytes:
-        raise lr.ResolveError(f"could not download {url}: timed out")
-
-    monkeypatch.setattr(lr, "_fetch", unreachable)
+    monkeypatch.setattr(lock_apt, "resolve_base_apt", unreachable)
+    config, _, _ = offline
     lock_path = tmp_path / "images.lock"
     assert not lr.resolve_lock(config, lock_path, only=None, jobs=1)
     assert not lock_path.exists()
+    assert "error: apt: apt in a container of image-of-" in capsys.readouterr().err
 
 
-def test_seeded_bases_keep_pins_already_locked(offline) -> None:
-    config, _ = offline
-    base = next(b for b in config.bases.values() if not b.bootstrap)
-    old = Lock(path="x", apt={base.key: {"curl": "9.9-1"}}, sources={base.key: "seed: earlier"})
-    pins, source = lr.resolve_seeded(config, base, old)
-    assert pins["curl"] == "9.9-1"
-    assert pins["ca-certificates"] == lr.SEED[base.codename]["ca-certificates"]
-    assert source.startswith(f"seed: {base.codename} archive unreachable")
+def test_check_lock_off_snapshot_asks_only_for_pins_no_index_lists() -> None:
+    from buildtool.model import Site
+
+    entry = _check_entry()
+    lock = Lock(path="images.lock", bases={"debian12": entry})
+    site = Site(registry="", namespace="", ca_bundle=None, apt_mirror=None, pypi_index=None, credentials="env", source="test")
+    asked: list[str] = []
+
+    def exists(url: str) -> bool:
+        asked.append(url)
+        return "/gone_" not in url
+
+    def fetch(url: str) -> str:
+        suite = url.split("/dists/", 1)[1].split("/", 1)[0]
+        listed = {n: v for n, v in POCKETS[suite].items() if n != "gone"}  # "gone" left the index
+        return "".join(f"Package: {n}\nVersion: {v}\n\n" for n, v in listed.items())
+
+    report = check_lock(lock, site, exists=exists, fetch=fetch)
+    listed = {(n, v) for pocket in POCKETS.values() for n, v in pocket.items() if n != "gone"}
+    unlisted = sorted(p.filename for n, p in entry.packages.items() if (n, p.version) not in listed)
+    assert sorted(u.split("/", 3)[3].split("/", 1)[1] for u in asked) == unlisted and unlisted
+    assert [p.package for p in report.stale] == ["gone"] and report.probed == len(unlisted)

@@ -146,8 +146,15 @@ def test_one_pip_pin_changes_only_its_subtree(config, lock):
 
 
 def test_one_apt_pin_changes_only_nodes_that_install_it(config, lock):
+    from buildtool.lock import Lock
+
     dag, before = _hashes(config, lock)
-    lock.apt["ubuntu22.04"]["mpich"] = "4.0.2-1"
+    entry = lock.bases["ubuntu22.04"]
+    pin = entry.packages["mpich"]
+    moved = dataclasses.replace(pin, version="4.0.2-1", filename=pin.filename.replace(pin.version, "4.0.2-1"), sha256="c" * 64)
+    lock = Lock(path=lock.path, bases={**lock.bases, "ubuntu22.04": dataclasses.replace(entry, packages={**entry.packages, "mpich": moved})},
+                pip=lock.pip)
+    assert lock.apt["ubuntu22.04"]["mpich"] == "4.0.2-1"
     _, after = _hashes(config, lock)
     changed = {n for n in before if before[n] != after[n]}
     assert changed == set(dag.subtree("ubuntu22.04.sys.conda.mpich"))
@@ -163,6 +170,43 @@ def test_base_digest_changes_every_node_of_that_base_only(tmp_path):
     _, after = _hashes(config2, lock)
     changed = {n for n in before if before[n] != after[n]}
     assert changed == {n for n in dag.nodes if n.startswith("ubuntu22.04.")}
+
+
+def test_base_manifest_changes_every_node_of_that_base_only(config, lock):
+    """A bootstrapped base's package manifest (from the lock) is part of its tag, so of every node hash above it."""
+    from buildtool.lock import Lock
+
+    before = {nid: r.hash for nid, r in generate(config, lock).rendered.items()}
+    entry = lock.bases["debian12"]
+    moved = Lock(path=lock.path, bases={**lock.bases, "debian12": dataclasses.replace(entry, manifest=entry.manifest + ("tzdata 2025b-0 all",))},
+                 pip=lock.pip)
+    g = generate(config, moved)
+    changed = {n for n, r in g.rendered.items() if r.hash != before[n]}
+    assert changed == {n for n in g.rendered if n.startswith("debian12.")}
+    assert "FROM buildtool/base-debian12:" in g.rendered["debian12.sys"].dockerfile
+    assert g.rendered["debian12.sys"].dockerfile != generate(config, lock).rendered["debian12.sys"].dockerfile
+
+
+def test_each_apt_layer_ships_exactly_its_debs(config, lock):
+    """debs.lock beside a Dockerfile lists the layer's .debs: its chain's closure minus its parent's, one line each."""
+    from buildtool.apt_layers import apt_chain, node_apt_names
+    from buildtool.render import debs_lock_text
+
+    g = generate(config, lock)
+    checked = 0
+    for nid, r in g.rendered.items():
+        node = g.dag.nodes[nid]
+        files = dict(r.files)
+        if not node_apt_names(node):
+            assert "debs.lock" not in files and "install-debs /tmp" not in r.dockerfile, nid
+            continue
+        chain = apt_chain(g.dag, node)
+        debs = lock.layer_debs(node.base.key, chain)
+        assert files["debs.lock"] == debs_lock_text(debs), nid
+        # the fake closure is exactly what was asked for: a name a layer below already installed is not installed again
+        assert {d.name for d in debs} == set(node_apt_names(node)) - {n for names in chain[:-1] for n in names}, nid
+        checked += 1
+    assert checked >= 5
 
 
 def test_rendering_is_deterministic(config, lock):
@@ -205,13 +249,26 @@ def test_generated_dockerfiles_follow_the_rules(config, lock):
                 assert re.match(r"^\S+==\S+ --hash=sha256:[0-9a-f]{64}$", req), req
 
 
+APT_ROOTS_ARG = re.compile(r'ARG BUILDTOOL_APT_ROOTS="[a-z0-9-]+=https?://[^\s@"$]+( [a-z0-9-]+=https?://[^\s@"$]+)*"')
+
+
 def test_secrets_are_mounted_never_passed_as_args(config, lock):
     g = generate(config, lock)
+    apt_layers = 0
     for r in g.rendered.values():
-        assert "ARG " not in r.dockerfile
+        lines = r.dockerfile.splitlines()
+        # The one build arg is where the .debs come from (a site mirror overrides it): archive URLs with no
+        # credentials in them, each just before the RUN that installs the layer's debs.lock.
+        for i, line in enumerate(lines):
+            if line.startswith("ARG "):
+                assert APT_ROOTS_ARG.fullmatch(line), line
+                assert lines[i + 1].startswith("RUN --mount=type=bind,source=debs.lock,"), lines[i + 1]
+                apt_layers += 1
+        assert sum(line.startswith("ARG ") for line in lines) == r.dockerfile.count("install-debs /tmp/buildtool/debs.lock")
         for line in r.dockerfile.splitlines():
             if "with-build-secrets" in line and "pip install" in line:
                 assert "--mount=type=secret,id=ca-bundle" in r.dockerfile
+    assert apt_layers, "no layer installs .debs: the ARG checks above checked nothing"
 
 
 def test_labels_carry_component_versions(config, lock):
