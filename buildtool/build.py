@@ -106,6 +106,15 @@ def resolve_ca_bundle(cli_value: Path | None, site_value: str | None, default: P
     return default if default.is_file() else None
 
 
+def preflight_pins(config: Config, lock: Lock, bases: list[str]) -> None:
+    """Before any build: every locked .deb of the bases about to be built can be fetched, else stop and say which."""
+    from .lock_check import check_lock, render_report
+
+    report = check_lock(lock, config.site, bases=[b for b in bases if b in lock.bases])
+    if report.stale:
+        raise OperationError(render_report(report) + "\nlocked .debs can no longer be fetched (listed above); nothing was built")
+
+
 def apt_build_args(config: Config, lock: Lock) -> dict[str, tuple[tuple[str, str], ...]]:
     """base -> the BUILDTOOL_APT_ROOTS build arg, where the site fetches .debs from elsewhere than the lock's archives
     (a mirror, or a snapshot at the lock's time). The files are the same: install-debs checks every sha256."""
@@ -371,6 +380,7 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
     force = bool(getattr(args, "force", False))
     present = {nid for nid in nodes if g.rendered[nid].tag in tags}
     to_build = [nid for nid in nodes if force or nid not in present]
+    preflight_pins(config, lock, sorted({g.dag.nodes[nid].base.key for nid in to_build}))
 
     # Bases: only those under a system node that will be built.
     base_missing: dict[str, str] = {}

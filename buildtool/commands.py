@@ -211,9 +211,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build
 
     config, g, chosen = _selected(args)
-    stopped = _preflight_pins(args, config, sorted({v.get("os") for v in chosen}))
-    if stopped:
-        return stopped
     if args.from_registry is None and not args.node:
         return run_build(config, g, chosen, args)
     from . import remote
@@ -224,19 +221,6 @@ def cmd_build(args: argparse.Namespace) -> int:
         return remote.build_with_registry(config, g, nodes, args, registry)
     view, only = remote.restrict_to_nodes(g, [args.node])
     return run_build(config, view, only, args)
-
-
-def _preflight_pins(args: argparse.Namespace, config: Config, bases: list[str]) -> int:
-    """Before any engine work: every locked .deb of the selected bases must be fetchable, else stop and say which."""
-    from .lock_check import check_lock, render_report
-
-    lock = load_lock(args.lock or args.config.with_name("images.lock"))
-    report = check_lock(lock, config.site, bases=[b for b in bases if b in lock.bases], read_indexes=False)
-    if not report.stale:
-        return 0
-    print(render_report(report), file=sys.stderr)
-    print("error: locked .debs can no longer be fetched (listed above); nothing was built", file=sys.stderr)
-    return EXIT_FAILED
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -494,10 +494,32 @@ def build_with_registry(config: Any, g: Any, nodes: Sequence[str], args: Any, re
         print(f"nothing to build: {len(plan.from_registry)} nodes in {registry.host}, {len(plan.local)} local "
               f"(decided in {decision['seconds']:.2f} s, no pulls, no builds)", file=out, flush=True)
         return 0
+    from . import engine
     from .build import run_build
 
+    client = client or engine.docker_client()
+    bases = sorted({g.dag.nodes[n].base.local_ref for n in plan.to_build if g.dag.nodes[n].stage == "system"})
+    unshared = share_bases(client, registry, bases, out)
     view, chosen = restrict_to_nodes(g, leaves(plan.to_build, parents))
-    return run_build(config, view, chosen, args)
+    rc = run_build(config, view, chosen, args)
+    for ref in unshared:  # bootstrapped here: the next runner pulls these bytes instead of bootstrapping again
+        if engine.image_id(client, ref):
+            print(f"base {ref}: pushed {push_tag(client, ref, registry)}", file=out, flush=True)
+    return rc
+
+
+def share_bases(client: Any, registry: Registry, base_refs: Sequence[str], out: Any) -> list[str]:
+    """Pull each base a node to build stands on from the registry by its content tag (its manifest's digest),
+    so runners share the same bytes; the refs the registry does not have yet (pushed after the build)."""
+    unshared = []
+    for ref in base_refs:
+        try:
+            ensure_parent(client, ref, registry)
+            print(f"base {ref}: from {registry.host}", file=out, flush=True)
+        except OperationError as exc:
+            print(f"base {ref}: not in {registry.host} ({exc}); made here", file=out, flush=True)
+            unshared.append(ref)
+    return unshared
 
 
 def cmd_build(args: argparse.Namespace) -> int:

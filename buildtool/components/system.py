@@ -34,7 +34,7 @@ class SystemFlavor(Flavor):
     def context_files(self, component, facts):
         from ..templates_files import read_support_file
 
-        return {"with-build-secrets": read_support_file("with-build-secrets"), "register-libs": read_support_file("register-libs")}
+        return {name: read_support_file(name) for name in ("with-build-secrets", "register-libs", "install-debs")}
 
     def checks(self, component, facts):
         return (

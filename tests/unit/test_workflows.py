@@ -157,13 +157,23 @@ def test_minimal_permissions(workflow):
 # --------------------------------------------------------------------------- scheduled rebuild
 
 
-def test_scheduled_triggers_weekly_cron_and_dispatch():
+def test_scheduled_triggers_daily_lock_check_weekly_rebuild_and_dispatch():
     doc = load(SCHEDULED)
     on = doc["on"]
     assert "workflow_dispatch" in on
-    (cron,) = [c["cron"] for c in on["schedule"]]
-    minute, hour, dom, month, dow = cron.split()
-    assert dom == "*" and month == "*" and re.fullmatch(r"[0-6]", dow), "weekly"
+    crons = [c["cron"] for c in on["schedule"]]
+    daily = [c for c in crons if c.split()[2:] == ["*", "*", "*"]]
+    weekly = [c for c in crons if c.split()[2:4] == ["*", "*"] and re.fullmatch(r"[0-6]", c.split()[4])]
+    assert len(daily) == 1 and len(weekly) == 1, crons
+    # the rebuild levels hang off `plan`, which runs on the weekly cron (or by hand), never on the daily one
+    plan_if = doc["jobs"]["plan"]["if"]
+    assert weekly[0] in plan_if and daily[0] not in plan_if
+    # the daily check opens a refresh PR only when it found something, re-locking just those bases
+    lock = doc["jobs"]["lock"]
+    assert lock["needs"] == ["lock-check"] and "refresh" in lock["if"]
+    check_steps = " ".join(step.get("run", "") for step in doc["jobs"]["lock-check"]["steps"])
+    assert "buildtool lock --check --format json" in check_steps
+    assert "--base" in " ".join(step.get("run", "") for step in lock["steps"])
 
 
 def test_publisher_has_a_concurrency_group_and_two_runs_never_publish_at_once():
