@@ -260,6 +260,7 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self):  # type: ignore[no-untyped-def]
         self.server.requests.append(self.path.split("?", 1)[0])  # type: ignore[attr-defined]
+        self.server.agents.append((self.path.split("?", 1)[0], self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
         # Files are rewritten within one second in tests: a 304 by mtime would hand apt stale indexes.
         del self.headers["If-Modified-Since"]
         return super().send_head()
@@ -269,11 +270,12 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_directory(root: Path, requests: list[str]) -> Iterator[str]:
+def serve_directory(root: Path, requests: list[str], agents: list[tuple[str, str]] | None = None) -> Iterator[str]:
     """Serve ``root`` over HTTP on 127.0.0.1 (a free port); yield ``http://127.0.0.1:PORT/``; append each path asked for to ``requests``."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_RecordingHandler, directory=str(root)))
     server.daemon_threads = True
     server.requests = requests  # type: ignore[attr-defined]
+    server.agents = agents if agents is not None else []  # type: ignore[attr-defined]  # (path, User-Agent): who asked
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"aptarchive-http-{server.server_port}", daemon=True)
     thread.start()
     try:
@@ -304,6 +306,7 @@ class AptArchive:
         self.signer = GpgSigner() if signer is None else signer
         self._work = Path(tempfile.mkdtemp(prefix="bt-archive-work-"))  # filelists, configs: never served
         self.keyring_path = self.signer.export_keyring(self._work / "archive-keyring.gpg")
+        self.agents: list[tuple[str, str]] = []
         self._suites: dict[str, dict[tuple[str, str, str], str]] = {}  # suite -> (name, version, arch) -> pool path
         self._pool: dict[tuple[str, str], list[str]] = {}  # (name, version) -> pool paths (one per architecture)
         #: Paths asked of :meth:`serve`'s server, in order (all servers of this archive append here).
@@ -442,7 +445,7 @@ class AptArchive:
 
     def serve(self) -> contextlib.AbstractContextManager[str]:
         """Serve the root (live archive and snapshots) on 127.0.0.1; the context value is the base URL ``http://127.0.0.1:PORT/``."""
-        return serve_directory(self.root, self.requests)
+        return serve_directory(self.root, self.requests, self.agents)
 
 
 # --------------------------------------------------------------------------- the host's apt, privately

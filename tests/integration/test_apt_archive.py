@@ -25,6 +25,7 @@ import sys
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -219,11 +220,12 @@ def test_point_release_pool_fetch_stale_refusal_and_refresh(archive, real_debs, 
         assert rc == 0 and report["stale"] == []
         assert [(p["package"], p["locked"], p["available"]) for p in report["security"]] == [("fuse3", locked_fuse3, new_fuse3)]
 
-        del archive.requests[:]
+        del archive.requests[:], archive.agents[:]
         _ok(_run(project, "build", "--site", "site.yaml"))
+        by_apt = [unquote(path) for path, agent in archive.agents if "APT" in agent]  # the build's install-debs, not buildtool's preflight
         pool_fuse3 = "/" + lock.packages["fuse3"].filename
-        assert pool_fuse3 in archive.requests  # fetched by its pool path, no index involved
-        assert not any("/dists/" in r for r in archive.requests)
+        assert pool_fuse3 in by_apt  # fetched by its pool path, no index involved
+        assert by_apt and not any("/dists/" in r for r in by_apt)
         ref = _image_ref(project, key)
         assert _dpkg_version(ref, "fuse3") == locked_fuse3
 
@@ -279,8 +281,9 @@ def test_snapshot_site_builds_after_the_live_archive_lost_the_file(archive, real
         rc, report = _check(snap)
         assert rc == 0 and report["stale"] == [] and report["probed"] == len(lock.packages)
 
-        del archive.requests[:]
+        del archive.requests[:], archive.agents[:]
         _ok(_run(snap, "build", "--site", "site.yaml"))
-        assert f"/snapshot/archive/debian/{lock.resolved_at}/{gone.filename}" in archive.requests
-        assert not any(r.startswith("/pool/") for r in archive.requests)
+        by_apt = [unquote(path) for path, agent in archive.agents if "APT" in agent]
+        assert f"/snapshot/archive/debian/{lock.resolved_at}/{gone.filename}" in by_apt
+        assert not any(r.startswith("/pool/") or "/dists/" in r for r in by_apt)
         assert _dpkg_version(_image_ref(snap, key), "libfuse2") == gone.version
