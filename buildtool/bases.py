@@ -263,6 +263,8 @@ def _make_base(client: Any, base: Base, plan: BootstrapPlan | None, force: bool,
     pull_error = "" if plan is not None and base.content else _try_pull(client, base, result, have_recipe=plan is not None)
     if result.status == "pulled":
         return
+    if plan is not None and base.content and _from_site_registry(client, base, result):
+        return
     if plan is None:
         raise OperationError(f"base {base.key} cannot be made here: pull of {base.image} failed ({pull_error}) and it has no bootstrap recipe")
     _bootstrap(client, plan, result, log_dir, base, accept_drift, locked_manifest)
@@ -294,6 +296,24 @@ def _try_pull(client: Any, base: Base, result: BaseResult, have_recipe: bool) ->
     result.status, result.image_id, result.detail = "pulled", pulled, f"pulled {base.image}"
     _progress(f" {time.monotonic() - started:.0f} s")
     return ""
+
+
+def _from_site_registry(client: Any, base: Base, result: BaseResult) -> bool:
+    """A base another runner already made and pushed (by its content tag: recipe + manifest digest) is pulled
+    instead of bootstrapped again, so runners share the same bytes. Only where $BUILDTOOL_REGISTRY names a registry."""
+    if not os.environ.get("BUILDTOOL_REGISTRY") or offline(os.environ):
+        return False
+    from .remote import Registry, ensure_parent
+
+    try:
+        registry = Registry.from_env()
+        image = ensure_parent(client, base.local_ref, registry)
+    except OperationError as exc:
+        _progress(f"{base.key}: not in the site registry ({exc}); bootstrapping")
+        return False
+    result.status, result.image_id, result.detail = "pulled", image, f"pulled {registry.remote_ref(base.local_ref)} (its content tag)"
+    _progress(f"{base.key}: pulled from {registry.host} by its content tag")
+    return True
 
 
 def _digest_ref(image: str) -> str:
