@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from buildtool import engine
-from buildtool.bases import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, run_bases
+from buildtool.bases import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, content_ref, run_bases
 from buildtool.config import load_config
 from buildtool.errors import OperationError
 
@@ -57,9 +57,18 @@ def made(client, config, tmp_path_factory):
     with contextlib.redirect_stdout(out):
         rc = run_bases(config, [base], force=False, output_format="json")
     seconds = time.monotonic() - started
-    yield rc, json.loads(out.getvalue()), seconds
+    rows = json.loads(out.getvalue())
+    yield rc, rows, seconds
     with contextlib.suppress(Exception):
-        client.images.remove(base.local_ref, force=True)
+        client.images.remove(rows[0]["ref"], force=True)
+
+
+def content_digest_of(ref: str) -> str:
+    from buildtool.lock import manifest_digest
+
+    listed = subprocess.run([engine.docker_cli(), "run", "--rm", ref, "dpkg-query", "-W", "-f",
+                             "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"], capture_output=True, text=True, timeout=120)
+    return manifest_digest([line[3:].strip() for line in listed.stdout.splitlines() if line.startswith("ii ")])
 
 
 @pytest.mark.network
@@ -68,8 +77,13 @@ def test_bootstrap_makes_a_labelled_base(client, config, made):
     base = config.bases[TEST_KEY]
     assert rc == 0, rows
     assert [r["status"] for r in rows] == ["bootstrapped"], rows
-    assert rows[0]["ref"] == base.local_ref
-    image = client.images.get(base.local_ref)
+    # The tag is what the base contains: its recipe and the manifest of what debootstrap installed today.
+    listed = subprocess.run([engine.docker_cli(), "run", "--rm", rows[0]["ref"], "dpkg-query", "-W", "-f",
+                             "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"], capture_output=True, text=True, timeout=120)
+    manifest = tuple(sorted(line[3:].strip() for line in listed.stdout.splitlines() if line.startswith("ii ")))
+    assert len(manifest) == rows[0]["manifest"] > 50
+    assert rows[0]["ref"] == content_ref(base, manifest) != base.local_ref
+    image = client.images.get(rows[0]["ref"])
     assert image.id == rows[0]["image_id"]
     labels = image.labels
     assert labels[LABEL_KEY] == TEST_KEY
@@ -81,7 +95,7 @@ def test_bootstrap_makes_a_labelled_base(client, config, made):
 
 @pytest.mark.network
 def test_base_runs_bookworm_without_caches(client, config, made):
-    ref = config.bases[TEST_KEY].local_ref
+    ref = made[1][0]["ref"]
     out = subprocess.run(
         [engine.docker_cli(), "run", "--rm", ref, "bash", "-c",
          "cat /etc/os-release; echo ---; cat /etc/apt/sources.list; echo ---; ls /var/lib/apt/lists /var/cache/apt/archives"],
@@ -98,7 +112,10 @@ def test_base_runs_bookworm_without_caches(client, config, made):
 def test_second_run_is_present_and_quick(config, made, capsys):
     capsys.readouterr()
     started = time.monotonic()
-    rc = run_bases(config, [config.bases[TEST_KEY]], force=False, output_format="table")
+    # once the lock records that manifest, the base's ref is the one the bootstrap tagged: present, nothing made
+    base = dataclasses.replace(config.bases[TEST_KEY], content=content_digest_of(made[1][0]["ref"]))
+    assert base.local_ref == made[1][0]["ref"]
+    rc = run_bases(config, [base], force=False, output_format="table")
     seconds = time.monotonic() - started
     out = capsys.readouterr().out
     assert rc == 0
@@ -112,7 +129,7 @@ def test_second_run_is_present_and_quick(config, made, capsys):
 def test_base_without_recipe_fails_fast_and_names_itself(client, config, capsys):
     # An unreachable registry (closed port on localhost): fails at once, whatever the network.
     real = load_config(REPO / "images.yaml").bases["ubuntu22.04"]
-    base = dataclasses.replace(real, key="ubuntu22.04-itest", image="127.0.0.1:9/ubuntu:22.04@sha256:" + "0" * 64)
+    base = dataclasses.replace(real, key="ubuntu22.04-itest", image="127.0.0.1:9/ubuntu:22.04@sha256:" + "0" * 64, bootstrap=None)
     started = time.monotonic()
     rc = run_bases(config, [base], force=False, output_format="table")
     assert time.monotonic() - started < 30
@@ -121,3 +138,21 @@ def test_base_without_recipe_fails_fast_and_names_itself(client, config, capsys)
     assert "ubuntu22.04-itest  failed" in captured.out
     assert "base ubuntu22.04-itest cannot be made here: pull of 127.0.0.1:9/ubuntu:22.04@sha256:" in captured.err
     assert "no bootstrap recipe" in captured.err
+
+
+@pytest.mark.network
+def test_a_bootstrap_that_installs_other_packages_than_the_lock_is_refused(client, config, made, capsys):
+    """The lock says the base had an older libc6 (say, before a point release): today's bootstrap differs, so it
+    is refused by name unless the caller accepts the drift (a refresh), and nothing is tagged under the lock's ref."""
+    today = subprocess.run([engine.docker_cli(), "run", "--rm", made[1][0]["ref"], "dpkg-query", "-W", "-f",
+                            "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"], capture_output=True, text=True, timeout=120)
+    manifest = [line[3:].strip() for line in today.stdout.splitlines() if line.startswith("ii ")]
+    locked = tuple(sorted(line.replace("libc6 ", "libc6 0.0-", 1) if line.startswith("libc6 ") else line for line in manifest))
+    from buildtool.lock import manifest_digest
+
+    base = dataclasses.replace(config.bases[TEST_KEY], key="debian12-itest-drift", content=manifest_digest(locked))
+    rc = run_bases(config, [base], force=False, output_format="table", locked_manifests={base.key: locked})
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "installs other packages than images.lock records" in err and "libc6: 0.0-" in err and "--refresh-stale" in err
+    assert engine.image_id(client, base.local_ref) is None
