@@ -13,6 +13,7 @@ from .lock import Lock
 from .model import AXES, LAYER_AXES, Base, Config, Dropped, Selector, Variant
 from .rules import RuleChecker, first_violation, rule_facts
 from .tags import render_image_name
+from .templating import TemplateSyntaxError, fill
 
 Combo = tuple[tuple[str, str], ...]
 
@@ -66,10 +67,10 @@ def _axis_facts(config: Config, axis: str, key: str, base: Base, apt: dict[str, 
 
 def _component_tag(config: Config, axis: str, key: str, template: str, own: dict[str, Any]) -> str:
     try:
-        return template.format(**own)
-    except (KeyError, IndexError, ValueError) as exc:
+        return fill(template, own)
+    except (KeyError, TemplateSyntaxError) as exc:
         raise UserError(
-            f"tag template {template!r} names an unknown field {exc}",
+            f"tag template {template!r} names an unknown field {exc}" if isinstance(exc, KeyError) else f"tag template {template!r}: {exc}",
             where=config.doc.where(("components", axis, key, "tag")),
             key=f"components.{axis}.{key}.tag",
             expected="placeholders among: " + ", ".join("{" + k + "}" for k in sorted(own)),

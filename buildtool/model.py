@@ -122,6 +122,7 @@ class Site:
     pypi_index: str | None
     credentials: str  # env | docker-config
     source: str
+    insecure: bool = False  # the registry speaks plain HTTP (a loopback test registry): bearer realms may be http too
 
 
 @dataclass

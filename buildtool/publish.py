@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .engine import docker_client, split_ref
-from .errors import OperationError, UserError
+from .errors import Location, OperationError, UserError
 from .model import Config
 from .registry import Credentials, PushResult, RegistryClient, RegistryError, engine_login, load_credentials, mask, read_push_stream
 from .release import (
@@ -181,12 +181,23 @@ def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
         node = g.dag.variant_node[v.name]
         rendered = g.rendered[node]
         _repo, content_tag = split_ref(rendered.tag)
-        moving = [render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line) for t in config.tags.moving]
+        moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
+                  for t in config.tags.moving]
         path = repository_path(site.namespace, v.name)
         out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
                              path=path, immutable=[content_tag], moving=moving,
                              python_bin=str(v.facts.get("python.bin") or "")))
     return out
+
+
+def _tag(tag: str, config: Config, key: str, template: str) -> str:
+    """A filled tag template, checked against OCI's tag grammar."""
+    from .schema import IMAGE_TAG
+
+    if not IMAGE_TAG.fullmatch(tag):
+        raise UserError(f"{key} template {template!r} renders an invalid image tag {tag!r}", where=Location(config.path, config.tags.line), key=key,
+                        expected="a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", found=tag)
+    return tag
 
 
 def utc_date() -> str:
