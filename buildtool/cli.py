@@ -52,13 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write generated/ and the README images table (atomic; no network)")
     _common(p)
-    p.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
-    p.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose images section is refreshed (default: README.md)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder, replaced as a whole (default: generated/ beside --config); refused when it holds anything buildtool did not write")
+    p.add_argument("--readme", type=Path, default=None, help="README whose images section is refreshed (default: README.md beside --config)")
 
     p = sub.add_parser("check", help="exit 1 with a diff when generated/ or the README table is stale")
     _common(p)
-    p.add_argument("--out", type=Path, default=Path("generated"))
-    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    p.add_argument("--out", type=Path, default=None, help="the generated folder (default: generated/ beside --config)")
+    p.add_argument("--readme", type=Path, default=None, help="the README (default: README.md beside --config)")
 
     p = sub.add_parser("docs", help="print the images table (Markdown)")
     _common(p)
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild nodes whose content-hash tag already exists")
     p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
-    p.add_argument("--out", type=Path, default=Path("generated"), help="the generated/ folder to build from")
+    p.add_argument("--out", type=Path, default=None, help="the generated/ folder to build from (default: generated/ beside --config)")
     p.add_argument("--from-registry", nargs="?", const="", default=None, metavar="HOST[:PORT]",
                    help="use the registry as the cache: a node it has by content-hash tag is not built; the ancestors of a node "
                         "to build are pulled by that tag, never rebuilt (default host: $BUILDTOOL_REGISTRY, else the site overlay)")
