@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .cli_types import duration, level, positive_int
 from .errors import OperationError, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("matrix", help="print the CI job matrix of one DAG level (JSON, for strategy.matrix)")
     _common(p)
     _selection(p)
-    p.add_argument("--level", type=int, default=None, help="DAG level (0 = system layers); omit to list the levels")
+    p.add_argument("--level", type=level, default=None, help="DAG level (0 = system layers); omit to list the levels")
 
     p = sub.add_parser("bases", help="make every base the selected images need: local image, else pull, else bootstrap")
     _common(p)
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the selected images' DAG on the Docker Engine (parallel, content-hash skips)")
     _common(p)
     _selection(p)
-    p.add_argument("--jobs", type=int, default=2, help="nodes built in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="nodes built in parallel (default: 2)")
     p.add_argument("--force", action="store_true", help="rebuild nodes whose content-hash tag already exists")
     p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check every selected image with pytest-testinfra (derived + declared checks)")
     _common(p)
     _selection(p)
-    p.add_argument("--jobs", type=int, default=2, help="images checked in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="images checked in parallel (default: 2)")
     p.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
                    help="run the GPU tier: auto = only where `docker run --gpus all` works (default)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
@@ -117,12 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="remove content-hash tags the current plan no longer names, and old build cache")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="print what would be removed")
-    p.add_argument("--cache-age", default="168h", help="also prune BuildKit cache older than this (default: 168h; '' to skip)")
+    p.add_argument("--cache-age", type=duration, default="168h", help="also prune BuildKit cache older than this (default: 168h; '' to skip)")
 
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")
-    p.add_argument("--jobs", type=int, default=4, help="parallel pip resolutions (default: 4)")
+    p.add_argument("--jobs", type=positive_int, default=4, help="parallel pip resolutions (default: 4)")
     return parser
 
 

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cli_types import positive_int
 from .engine import docker_client, split_ref
 from .errors import Location, OperationError, UserError
 from .model import Config
@@ -563,7 +564,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The `publish` subcommand's own options (selection, --format and --config/--site come from cli.py)."""
     p.add_argument("--dry-run", action="store_true", help="print what would be pushed (tags, release number) and push nothing")
     p.add_argument("--verify", action="store_true", help="first run `verify` on selected images that have no passing record for their content hash")
-    p.add_argument("--jobs", type=int, default=2, help="images verified in parallel with --verify (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="images verified in parallel with --verify (default: 2)")
     p.add_argument("--releases", type=Path, default=Path("releases"), help="folder of the committed release records and notes (default: releases)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to read records from (default: reports)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli_types import level, positive_int
 from .errors import OperationError
 
 LOCAL_NAMESPACE = "buildtool"
@@ -536,11 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--group", default=None)
             sp.add_argument("--filter", action="append", default=[])
             sp.add_argument("--node", default=None, help="only this node's chain")
-            sp.add_argument("--lookups", type=int, default=DEFAULT_LOOKUPS, help="HEAD requests in flight")
+            sp.add_argument("--lookups", type=positive_int, default=DEFAULT_LOOKUPS, help="HEAD requests in flight")
 
     sp = sub.add_parser("missing", help="job matrix of the nodes whose content-hash tag the registry lacks")
     common(sp)
-    sp.add_argument("--level", type=int, default=None)
+    sp.add_argument("--level", type=level, default=None)
     sp.add_argument("--github-output", default=None, help="also append levelN=/anyN=/missing= lines to this file ($GITHUB_OUTPUT)")
     sp.set_defaults(func=cmd_missing)
 
@@ -551,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("build", help="build the selection (or --node's chain) with the registry as the cache")
     common(sp)
-    sp.add_argument("--jobs", type=int, default=2)
+    sp.add_argument("--jobs", type=positive_int, default=2)
     sp.add_argument("--ca-bundle", type=Path, default=None)
     sp.add_argument("--logs", type=Path, default=Path("logs"))
     sp.add_argument("--out", type=Path, default=Path("generated"))

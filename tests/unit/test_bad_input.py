@@ -259,9 +259,9 @@ CASES = [
     Case("lock-unsupported-version", "lock.version", 'version: "7"', ("unsupported lock version", "7"), file="images.lock",
          lock=sub('version: "1"', 'version: "7"')),
     # --- command line ----------------------------------------------------------------------
-    Case("filter-malformed", "--filter", None, ("bad --filter 'mpi'", "AXIS=VALUE"), file="command line",
+    Case("filter-malformed", "--filter", None, ("bad --filter 'mpi'", "AXIS=VALUE"), file="--filter",
          argv=("list",), extra=("--filter", "mpi")),
-    Case("filter-unknown-axis", "--filter", None, ("bad --filter 'gpu=cuda'",), file="command line",
+    Case("filter-unknown-axis", "--filter", None, ("bad --filter 'gpu=cuda'",), file="--filter",
          argv=("list",), extra=("--filter", "gpu=cuda")),
     Case("group-unknown-on-command-line", "--group", None, ("unknown group 'nope'", "all, rest, smoke"), file="--group",
          argv=("list",), extra=("--group", "nope")),
