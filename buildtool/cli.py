@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_types import duration, level, positive_int
+from .credpolicy import mask_url
 from .errors import OperationError, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -135,10 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return getattr(commands, f"cmd_{args.command}")(args)
     except UserError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(mask_url(exc.render()), file=sys.stderr)
         return EXIT_USAGE
     except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(mask_url(f"error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -187,7 +187,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     nodes = remote.selected_nodes(g, chosen, args.node)
     if args.from_registry is not None:
-        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace)
+        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace,
+                                            insecure=config.site.insecure)
         return remote.build_with_registry(config, g, nodes, args, registry)
     view, only = remote.restrict_to_nodes(g, [args.node])
     return run_build(config, view, only, args)

@@ -383,7 +383,7 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
     pending_file = pending_path(opts.state, registry, namespace)
     pending = _read_json(pending_file)
 
-    rc = registry_client or RegistryClient(registry, creds)
+    rc = registry_client or RegistryClient(registry, creds, insecure=site.insecure)
     registry_tags: set[str] = set()
     note = ""
     try:
