@@ -77,6 +77,17 @@ def _component_tag(config: Config, axis: str, key: str, template: str, own: dict
         ) from None
 
 
+def check_apt_pins(config: Config, lock: Lock) -> None:
+    """Apt pins become facts (versions in image names) and `apt-get install name=version` words: each must
+    have Debian's grammar before anything is made of it. (render checks them again where they are written.)"""
+    from .render import checked_apt
+
+    for base in config.bases:
+        pins = lock.apt.get(base)
+        if pins:
+            checked_apt(lock, base, tuple(pins.items()))
+
+
 class _FactParts:
     """Facts are the union of one os part per base and one part per (axis, component, base): compute each once.
 
@@ -118,6 +129,7 @@ class _FactParts:
 
 
 def expand(config: Config, lock: Lock) -> Expansion:
+    check_apt_pins(config, lock)
     parts = _FactParts(config, lock)
     _check_rule_facts(config, parts.known())
     check = RuleChecker(config.rules)
