@@ -29,6 +29,7 @@ from .schema import (
     Url,
     UserName,
     Version,
+    _no_control,
     fail,
     type_name,
 )
@@ -147,7 +148,7 @@ CHECK = Map(
         "on": SELECTOR,
         "command": FreeText(4096),
         "exit": Int(),
-        "stdout": Str(what="a regular expression the output must match"),
+        "stdout": Str(max_len=1024, validator=lambda v: _no_control(v) or _regex_problem(v), what="a regular expression the output must match, on one line"),
         "user": UserName(),
         "file": AbsPath(),
         "mode": Str(pattern=re.compile(r"^0?[0-7]{3,4}$"), what="an octal mode such as '0755'"),
@@ -454,3 +455,11 @@ def _check_tag_templates(doc: SourceDoc, tags: dict[str, Any]) -> None:
         if bad is not None or (not any(n for _, n in parsed) and not IMAGE_TAG.fullmatch(template)):
             raise fail(doc, ("tags", "moving", i), f"moving tag {template!r} is not a valid image tag",
                        "a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters (placeholders allowed)", template)
+
+
+def _regex_problem(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"not a regular expression ({exc})"
+    return None
