@@ -29,8 +29,8 @@ from .schema import (
     Url,
     UserName,
     Version,
-    _no_control,
     fail,
+    no_control,
     type_name,
 )
 from .site import load_site
@@ -148,7 +148,7 @@ CHECK = Map(
         "on": SELECTOR,
         "command": FreeText(4096),
         "exit": Int(),
-        "stdout": Str(max_len=1024, validator=lambda v: _no_control(v) or _regex_problem(v), what="a regular expression the output must match, on one line"),
+        "stdout": Str(max_len=1024, validator=lambda v: no_control(v) or _regex_problem(v), what="a regular expression the output must match, on one line"),
         "user": UserName(),
         "file": AbsPath(),
         "mode": Str(pattern=re.compile(r"^0?[0-7]{3,4}$"), what="an octal mode such as '0755'"),

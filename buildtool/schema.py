@@ -129,7 +129,7 @@ MAX_IMAGE_NAME = 255
 MAX_UID = 2**31 - 2  # the kernel's uid_t is 32 bits; -1 (4294967295) means "no change" to chown
 
 
-def _no_control(value: str) -> str | None:
+def no_control(value: str) -> str | None:
     for c in value:
         if ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0 or c in "\u2028\u2029":
             return f"it contains the control character {c!r}"
@@ -231,14 +231,14 @@ def RegistryHost() -> Str:
 def FreeText(max_len: int = 1024) -> Str:
     """Text for people (a description, a vendor): any printable characters on one line. The writer
     quotes it for where it goes (LABEL value, JSON)."""
-    return Str(max_len=max_len, validator=_no_control, what="text on one line (no newline or other control characters)")
+    return Str(max_len=max_len, validator=no_control, what="text on one line (no newline or other control characters)")
 
 
 def Template() -> Str:
     """A tag template: literal text and plain {name} placeholders (checked again where the names are known)."""
     from .templating import EXPECTED, syntax_problem
 
-    return Str(max_len=512, validator=lambda v: _no_control(v) or syntax_problem(v), what=f"a template on one line: {EXPECTED}")
+    return Str(max_len=512, validator=lambda v: no_control(v) or syntax_problem(v), what=f"a template on one line: {EXPECTED}")
 
 
 @dataclass
