@@ -612,10 +612,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(mask_url(exc.render()), file=sys.stderr)
         return 2
     except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(mask_url(f"error: {exc}"), file=sys.stderr)
         return 1
 
 

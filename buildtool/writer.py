@@ -21,6 +21,13 @@ Tree = dict[str, tuple[str, int]]
 def read_tree(root: Path) -> Tree:
     """Every file under `root`: its text and 755 (any execute bit) or 644. Walks with os.scandir:
     at 20,000 files, pathlib's rglob plus a stat and an access() per file took seconds."""
+    try:
+        return _read_tree(root)
+    except OSError as exc:
+        raise OperationError(f"cannot read {root}: {exc.strerror or exc}") from None
+
+
+def _read_tree(root: Path) -> Tree:
     out: Tree = {}
     if not root.is_dir():
         return out

@@ -223,3 +223,16 @@ def test_cli_errors_mask_userinfo(tmp_path, cli, monkeypatch):
     monkeypatch.setattr(commands, "cmd_validate", boom)
     r = cli("validate")
     assert r.code == 1 and SECRET not in r.err and "bob:***@" in r.err
+
+
+def test_remote_missing_over_plain_http_sends_no_credentials(fixture_copy, monkeypatch, capsys):
+    """The probe's case: `python -m buildtool.remote missing --registry http://...` with credentials set."""
+    from buildtool.remote import main as remote_main
+
+    root = fixture_copy("minimal")
+    monkeypatch.setenv("BUILDTOOL_REGISTRY_USER", "u")
+    monkeypatch.setenv("BUILDTOOL_REGISTRY_PASSWORD", SECRET)
+    with server(reply(404)) as (host, rec):
+        code = remote_main(["missing", "--config", str(root / "images.yaml"), "--registry", f"http://{host}"])
+    err = capsys.readouterr().err
+    assert code == 1 and rec.auths() == [] and SECRET not in err and "insecure" in err
