@@ -171,6 +171,9 @@ def verification_problems(images: list[ImagePlan], records: dict[str, dict[str, 
 # Building the plan ---------------------------------------------------------------------------------------------
 
 
+MAX_FULL_NAME = 255
+
+
 def repository_path(namespace: str, image: str) -> str:
     return f"{namespace.strip('/')}/{image}" if namespace.strip("/") else image
 
@@ -185,6 +188,10 @@ def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
         moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
                   for t in config.tags.moving]
         path = repository_path(site.namespace, v.name)
+        if len(f"{site.registry}/{path}") > MAX_FULL_NAME:
+            raise UserError(f"image {v.name!r} in namespace {site.namespace!r} of {site.registry} makes a name of more than {MAX_FULL_NAME} characters",
+                            where=Location(config.path, config.tags.line), key="tags.image",
+                            expected=f"<registry>/<namespace>/<image> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
         out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
                              path=path, immutable=[content_tag], moving=moving,
                              python_bin=str(v.facts.get("python.bin") or "")))

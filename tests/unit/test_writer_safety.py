@@ -195,12 +195,15 @@ def test_kill_9_during_generate_never_loses_generated(project):
     subprocess.run(run, cwd=project, env=env, timeout=120, capture_output=True)
     duration = time.monotonic() - start
     rng = random.Random(11)
+    mid_write = 0
     for trial in range(12):
         proc = subprocess.Popen(run, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(duration * (0.3 + 0.7 * rng.random()))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert read_tree(project / "generated") == whole, f"trial {trial}: generated/ is not whole after kill -9"
+        mid_write += any(p.name.startswith(".generated.new-") for p in project.iterdir())
+    assert mid_write >= 2, "too few kills landed while the new tree was being written: the test proves little"
     assert subprocess.run(run, cwd=project, env=env, timeout=120, capture_output=True).returncode == 0
     assert read_tree(project / "generated") == whole
     assert not [p.name for p in project.iterdir() if p.name.startswith(".generated.")]
