@@ -82,10 +82,20 @@ def check_output_folder(root: Path, keep: tuple[Path, ...] = ()) -> None:
         entries = set(os.listdir(root))
     except OSError as exc:
         raise OperationError(f"cannot read {root}: {exc.strerror or exc}") from None
-    if entries and MARKER not in entries and not entries <= KNOWN_TOP:
-        strange = sorted(entries - KNOWN_TOP)[:3]
+    if entries and MARKER not in entries and not (entries <= KNOWN_TOP and _is_old_output(root)):
+        strange = sorted(entries - KNOWN_TOP)[:3] or sorted(entries)[:3]
         raise UserError("--out is a folder buildtool did not write (no marker file .buildtool-generated); replacing it would delete it",
                         where=Location("--out"), key="--out", expected=expected, found=f"{shown} holding {', '.join(strange)}")
+
+
+def _is_old_output(root: Path) -> bool:
+    """A folder written by a buildtool from before the marker: its plan.json is buildtool's."""
+    try:
+        with open(root / "plan.json", encoding="utf-8") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith("{") and '"bases"' in head and "buildtool/base-" in head
 
 
 def _leftovers(root: Path) -> list[Path]:

@@ -70,6 +70,13 @@ def test_non_empty_folder_without_marker_is_refused(project, cli):
     assert (project / "docs" / "notes.md").read_text() == "keep me"
 
 
+def test_folder_of_known_names_without_buildtools_plan_is_refused(project, cli):
+    (project / "mine" / "ci").mkdir(parents=True)
+    (project / "mine" / "ci" / "deploy.sh").write_text("keep me")
+    r = cli("generate", "--out", "mine")
+    assert r.code == 2 and (project / "mine" / "ci" / "deploy.sh").read_text() == "keep me"
+
+
 def test_symlink_out_is_refused(project, cli, tmp_path):
     (project / "real").mkdir()
     (project / "link").symlink_to(project / "real")
