@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .cli_types import duration, level, positive_int
+from .credpolicy import mask_url
 from .errors import OperationError, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -52,13 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write generated/ and the README images table (atomic; no network)")
     _common(p)
-    p.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
-    p.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose images section is refreshed (default: README.md)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder, replaced as a whole (default: generated/ beside --config); refused when it holds anything buildtool did not write")
+    p.add_argument("--readme", type=Path, default=None, help="README whose images section is refreshed (default: README.md beside --config)")
 
     p = sub.add_parser("check", help="exit 1 with a diff when generated/ or the README table is stale")
     _common(p)
-    p.add_argument("--out", type=Path, default=Path("generated"))
-    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    p.add_argument("--out", type=Path, default=None, help="the generated folder (default: generated/ beside --config)")
+    p.add_argument("--readme", type=Path, default=None, help="the README (default: README.md beside --config)")
 
     p = sub.add_parser("docs", help="print the images table (Markdown)")
     _common(p)
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("matrix", help="print the CI job matrix of one DAG level (JSON, for strategy.matrix)")
     _common(p)
     _selection(p)
-    p.add_argument("--level", type=int, default=None, help="DAG level (0 = system layers); omit to list the levels")
+    p.add_argument("--level", type=level, default=None, help="DAG level (0 = system layers); omit to list the levels")
 
     p = sub.add_parser("bases", help="make every base the selected images need: local image, else pull, else bootstrap")
     _common(p)
@@ -80,11 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the selected images' DAG on the Docker Engine (parallel, content-hash skips)")
     _common(p)
     _selection(p)
-    p.add_argument("--jobs", type=int, default=2, help="nodes built in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="nodes built in parallel (default: 2)")
     p.add_argument("--force", action="store_true", help="rebuild nodes whose content-hash tag already exists")
     p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
-    p.add_argument("--out", type=Path, default=Path("generated"), help="the generated/ folder to build from")
+    p.add_argument("--out", type=Path, default=None, help="the generated/ folder to build from (default: generated/ beside --config)")
     p.add_argument("--from-registry", nargs="?", const="", default=None, metavar="HOST[:PORT]",
                    help="use the registry as the cache: a node it has by content-hash tag is not built; the ancestors of a node "
                         "to build are pulled by that tag, never rebuilt (default host: $BUILDTOOL_REGISTRY, else the site overlay)")
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check every selected image with pytest-testinfra (derived + declared checks)")
     _common(p)
     _selection(p)
-    p.add_argument("--jobs", type=int, default=2, help="images checked in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="images checked in parallel (default: 2)")
     p.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
                    help="run the GPU tier: auto = only where `docker run --gpus all` works (default)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="folder for JUnit XML and the Markdown report (default: reports)")
@@ -119,14 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="remove content-hash tags the current plan no longer names, and old build cache")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="print what would be removed")
-    p.add_argument("--cache-age", default="168h", help="also prune BuildKit cache older than this (default: 168h; '' to skip)")
+    p.add_argument("--cache-age", type=duration, default="168h", help="also prune BuildKit cache older than this (default: 168h; '' to skip)")
 
     p = sub.add_parser("lock", help="resolve apt and pip pins into images.lock (needs the network)")
     _common(p)
     p.add_argument("--only", choices=("apt", "pip"), default=None, help="refresh only one kind of pin")
     p.add_argument("--base", action="append", default=[], metavar="KEY",
                    help="re-resolve the apt pins of this base only (repeatable); every other base's pins stay byte-identical")
-    p.add_argument("--jobs", type=int, default=4, help="parallel pip resolutions (default: 4)")
+    p.add_argument("--jobs", type=positive_int, default=4, help="parallel pip resolutions (default: 4)")
     p.add_argument("--upgrade", action="store_true", help="re-resolve every pip set (default: only sets that are missing or whose request changed)")
     p.add_argument("--check", action="store_true",
                    help="write nothing: report pins whose .deb cannot be fetched (stale; exit 1) and pins with a newer version in -security/-updates")
@@ -144,10 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return getattr(commands, f"cmd_{args.command}")(args)
     except UserError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(mask_url(exc.render()), file=sys.stderr)
         return EXIT_USAGE
     except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(mask_url(f"error: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

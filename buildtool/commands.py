@@ -15,7 +15,7 @@ from .generate import Generated, generate
 from .lock import bind_bases, load_lock
 from .model import AXES, Config
 from .outputs import splice_readme
-from .writer import diff_trees, read_tree, write_file_atomically, write_tree_atomically
+from .writer import PreparedFile, check_output_folder, diff_trees, read_tree, write_tree_atomically
 
 
 def _inputs(args: argparse.Namespace):
@@ -40,7 +40,13 @@ def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[st
     """(current, refreshed) README text, or None when there is no README to refresh."""
     if not readme.exists():
         return None
-    current = readme.read_text(encoding="utf-8")
+    if not readme.is_file():
+        raise UserError("--readme is not a file", where=Location(str(readme)), key="--readme", expected="a Markdown file with the images section markers")
+    try:
+        current = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the README: {getattr(exc, 'strerror', None) or exc}", where=Location(str(readme)), key="--readme",
+                        expected="a readable UTF-8 Markdown file") from None
     refreshed = splice_readme(current, generated.table)
     if refreshed is None:
         raise UserError("README has no images section markers", where=Location(str(readme)), key="README images section",
@@ -86,18 +92,37 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def beside_config(args: argparse.Namespace) -> None:
+    """--out and --readme default to generated/ and README.md beside --config (not the current folder)."""
+    folder = args.config.parent
+    if getattr(args, "out", None) is None:
+        args.out = folder / "generated"
+    if getattr(args, "readme", None) is None and hasattr(args, "readme"):
+        args.readme = folder / "README.md"
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    beside_config(args)
+    check_output_folder(args.out, keep=(args.config, args.readme, args.lock or args.config.with_name("images.lock")))
     config, g = _generated(args)
     readme = _readme_text(config, args.readme, g)
-    write_tree_atomically(args.out, g.tree)
-    if readme is not None and readme[0] != readme[1]:
-        write_file_atomically(args.readme, readme[1])
+    # The README's new text is written beside it first: a README that cannot be written fails before generated/ changes.
+    prepared = PreparedFile(args.readme, readme[1]) if readme is not None and readme[0] != readme[1] else None
+    try:
+        write_tree_atomically(args.out, g.tree)
+    except BaseException:
+        if prepared is not None:
+            prepared.discard()
+        raise
+    if prepared is not None:
+        prepared.commit()
     print(f"wrote {args.out}/: {len(g.rendered)} nodes, {len(g.expansion.variants)} images, {len(g.tree)} files"
           + (f"; refreshed {args.readme}" if readme is not None else ""))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    beside_config(args)
     config, g = _generated(args)
     problems = diff_trees(g.tree, read_tree(args.out), str(args.out))
     readme = _readme_text(config, args.readme, g)
@@ -210,6 +235,7 @@ def cmd_bases(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build
 
+    beside_config(args)
     config, g, chosen = _selected(args)
     if args.from_registry is None and not args.node:
         return run_build(config, g, chosen, args)
@@ -217,7 +243,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     nodes = remote.selected_nodes(g, chosen, args.node)
     if args.from_registry is not None:
-        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace)
+        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace,
+                                            insecure=config.site.insecure)
         return remote.build_with_registry(config, g, nodes, args, registry)
     view, only = remote.restrict_to_nodes(g, [args.node])
     return run_build(config, view, only, args)

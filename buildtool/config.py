@@ -9,7 +9,30 @@ from typing import Any
 
 from .components import FLAVORS, flavor, flavors_for
 from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
-from .schema import Any_, Bool, Dict, Either, Int, List, Map, Name, Scalar, Spec, Str, Url, Version, fail, type_name
+from .schema import (
+    AbsPath,
+    Any_,
+    Bool,
+    Dict,
+    Either,
+    FreeText,
+    Int,
+    List,
+    Locale,
+    Map,
+    Name,
+    Scalar,
+    Spec,
+    Str,
+    Template,
+    Uid,
+    Url,
+    UserName,
+    Version,
+    fail,
+    no_control,
+    type_name,
+)
 from .site import load_site
 from .source import KeyPath, Said, SourceDoc, load_yaml
 
@@ -53,10 +76,10 @@ BASE = Map(
 
 SYSTEM = Map(
     {
-        "user": Name(),
-        "uid": Int(minimum=1),
-        "locale": Str(),
-        "workdir": Str(pattern=ABS_PATH, what="an absolute path"),
+        "user": UserName(),
+        "uid": Uid(),
+        "locale": Locale(),
+        "workdir": AbsPath(),
     },
     required=("user", "uid"),
     defaults={"locale": "C.UTF-8"},
@@ -64,7 +87,7 @@ SYSTEM = Map(
 )
 
 PROJECT = Map(
-    {"name": Name(), "source": Url(), "vendor": Str(), "licenses": Str(), "description": Str()},
+    {"name": Name(), "source": Url(), "vendor": FreeText(), "licenses": FreeText(), "description": FreeText()},
     required=("name",),
     what="project metadata",
 )
@@ -87,7 +110,7 @@ MATCHER = Either(
 RULE = Map(
     {
         "id": Name(),
-        "reason": Str(),
+        "reason": FreeText(),
         "when": Dict(MATCHER, key=Str(pattern=FACT, what=FACT_WHAT + " (e.g. 'accelerator.flavor')")),
         "require": Dict(MATCHER, key=Str(pattern=FACT, what=FACT_WHAT + " (e.g. 'python.version')"), min_items=1),
     },
@@ -109,14 +132,14 @@ MATRIX = Map(
 )
 
 TAGS = Map(
-    {"image": Str(), "release": Str(), "moving": List(Str(), min_items=1, unique=True)},
+    {"image": Template(), "release": Template(), "moving": List(Template(), min_items=1, unique=True)},
     required=("image",),
     defaults={"release": "{date}.v{n}", "moving": ["latest"]},
     what="tag templates",
 )
 
 GROUP = Map(
-    {"select": List(SELECTOR, min_items=1), "exclude": List(SELECTOR), "except": List(Name(), unique=True), "description": Str()},
+    {"select": List(SELECTOR, min_items=1), "exclude": List(SELECTOR), "except": List(Name(), unique=True), "description": FreeText()},
     required=("select",),
     defaults={"exclude": [], "except": []},
     what="a group",
@@ -126,30 +149,36 @@ CHECK = Map(
     {
         "name": Name(),
         "on": SELECTOR,
-        "command": Str(),
+        "command": FreeText(4096),
         "exit": Int(),
-        "stdout": Str(what="a regular expression the output must match"),
-        "user": Str(),
-        "file": Str(pattern=ABS_PATH, what="an absolute path"),
+        "stdout": Str(max_len=1024, validator=lambda v: no_control(v) or _regex_problem(v), what="a regular expression the output must match, on one line"),
+        "user": UserName(),
+        "file": AbsPath(),
         "mode": Str(pattern=re.compile(r"^0?[0-7]{3,4}$"), what="an octal mode such as '0755'"),
-        "owner": Str(),
+        "owner": Str(pattern=re.compile(r"[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?"), what="user[:group] (useradd names)"),
         "exists": Bool(),
-        "env": Dict(Str(), key=Str(pattern=re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$"), what="an environment variable name")),
-        "label": Dict(Str(), key=Str(what="a label name")),
+        "env": Dict(FreeText(), key=Str(pattern=re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$"), what="an environment variable name")),
+        "label": Dict(FreeText(), key=Str(pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*"), max_len=256, what="a label name (letters, digits, '.', '_', '/', '-')")),
     },
     required=("name",),
     what="a declared check",
 )
 
-COMPONENT_COMMON: dict[str, Spec] = {"flavor": Str(), "tag": Str(), "description": Str()}
+COMPONENT_COMMON: dict[str, Spec] = {"flavor": Str(), "tag": Template(), "description": FreeText()}
+# Node ids are '<base key>.sys[.<component key>...]': with dot-free component keys and no 'sys' part in a
+# base key, two different chains can never spell the same id.
+COMPONENT_KEY = Str(pattern=re.compile(r"[a-z0-9][a-z0-9_-]*"), max_len=64,
+                    what="a component key: lowercase letters, digits, '_', '-' (no '.': keys are joined with '.' into node ids)")
+BASE_KEY = Str(pattern=re.compile(r"[a-z0-9][a-z0-9_.-]*"), max_len=64, validator=lambda k: "'sys' is reserved for system layers in node ids" if "sys" in k.split(".") else None,
+               what="a base key: lowercase letters, digits, '.', '_', '-', without a '.sys' part")
 
 TOP = Map(
     {
         "schema": Int(minimum=1),
         "project": PROJECT,
         "system": SYSTEM,
-        "bases": Dict(BASE, min_items=1),
-        "components": Map({a: Dict(Any_(), min_items=1) for a in LAYER_AXES}, required=LAYER_AXES, what="components per axis"),
+        "bases": Dict(BASE, key=BASE_KEY, min_items=1),
+        "components": Map({a: Dict(Any_(), key=COMPONENT_KEY, min_items=1) for a in LAYER_AXES}, required=LAYER_AXES, what="components per axis"),
         "matrix": MATRIX,
         "tags": TAGS,
         "groups": Dict(GROUP, min_items=1),
@@ -170,6 +199,7 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
     raw = TOP.check(doc, (), doc.data)
     if raw["schema"] != SCHEMA_VERSION:
         raise fail(doc, ("schema",), f"unsupported schema version {raw['schema']}", f"schema: {SCHEMA_VERSION}", raw["schema"])
+    _check_tag_templates(doc, raw["tags"])
     bases = {k: _base(doc, k, v) for k, v in raw["bases"].items()}
     components = _components(doc, raw["components"])
     _check_unique_keys(doc, bases, components)
@@ -403,3 +433,38 @@ def _check_unique(doc: SourceDoc, path: KeyPath, names: list[str], what: str) ->
         if name in seen:
             raise fail(doc, path + (i,), f"duplicate {what} {name!r}", f"each {what} once", name, f"also at index {seen[name]}")
         seen[name] = i
+
+
+TAG_TEXT = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _check_tag_templates(doc: SourceDoc, tags: dict[str, Any]) -> None:
+    """Release and moving tags are OCI tags once filled: their literal text must be tag text, and a
+    release tag names only {date} and {n} (with {n}, the counter of one day's releases)."""
+    from .schema import IMAGE_TAG
+    from .templating import fill, parse
+
+    release = tags["release"]
+    names = [n for _, n in parse(release) if n is not None]
+    extra = [n for n in names if n not in ("date", "n")]
+    if extra or "n" not in names:
+        raise fail(doc, ("tags", "release"), "tags.release may use {date} and {n} only, and must use {n}" + (f" (found {{{extra[0]}}})" if extra else ""),
+                   "a template such as {date}.v{n}", release)
+    sample = fill(release, {"date": "20260101", "n": 1})
+    if not IMAGE_TAG.fullmatch(sample):
+        raise fail(doc, ("tags", "release"), f"tags.release renders an invalid image tag {sample!r}",
+                   "a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", release)
+    for i, template in enumerate(tags["moving"]):
+        parsed = parse(template)
+        bad = next((lit for lit, _ in parsed if not TAG_TEXT.fullmatch(lit)), None)
+        if bad is not None or (not any(n for _, n in parsed) and not IMAGE_TAG.fullmatch(template)):
+            raise fail(doc, ("tags", "moving", i), f"moving tag {template!r} is not a valid image tag",
+                       "a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters (placeholders allowed)", template)
+
+
+def _regex_problem(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"not a regular expression ({exc})"
+    return None

@@ -13,6 +13,7 @@ from .lock import Lock
 from .model import AXES, LAYER_AXES, Base, Config, Dropped, Selector, Variant
 from .rules import RuleChecker, first_violation, rule_facts
 from .tags import render_image_name
+from .templating import TemplateSyntaxError, fill
 
 Combo = tuple[tuple[str, str], ...]
 
@@ -72,14 +73,25 @@ def _axis_facts(config: Config, axis: str, key: str, base: Base, apt: dict[str, 
 
 def _component_tag(config: Config, axis: str, key: str, template: str, own: dict[str, Any]) -> str:
     try:
-        return template.format(**own)
-    except (KeyError, IndexError, ValueError) as exc:
+        return fill(template, own)
+    except (KeyError, TemplateSyntaxError) as exc:
         raise UserError(
-            f"tag template {template!r} names an unknown field {exc}",
+            f"tag template {template!r} names an unknown field {exc}" if isinstance(exc, KeyError) else f"tag template {template!r}: {exc}",
             where=config.doc.where(("components", axis, key, "tag")),
             key=f"components.{axis}.{key}.tag",
             expected="placeholders among: " + ", ".join("{" + k + "}" for k in sorted(own)),
         ) from None
+
+
+def check_apt_pins(config: Config, lock: Lock) -> None:
+    """Apt pins become facts (versions in image names) and `apt-get install name=version` words: each must
+    have Debian's grammar before anything is made of it. (render checks them again where they are written.)"""
+    from .render import checked_apt
+
+    for base in config.bases:
+        pins = lock.apt.get(base)
+        if pins:
+            checked_apt(lock, base, tuple(pins.items()))
 
 
 class _FactParts:
@@ -123,6 +135,7 @@ class _FactParts:
 
 
 def expand(config: Config, lock: Lock) -> Expansion:
+    check_apt_pins(config, lock)
     parts = _FactParts(config, lock)
     _check_rule_facts(config, parts.known())
     check = RuleChecker(config.rules)
@@ -251,14 +264,28 @@ def _check_collisions(config: Config, variants: tuple[Variant, ...]) -> None:
 
 def select(config: Config, variants: tuple[Variant, ...], group: str | None, filters: tuple[str, ...] = ()) -> tuple[Variant, ...]:
     """The variants of a group (default group when None), narrowed by --filter terms."""
-    name = group or config.default_group
+    name = config.default_group if group is None else group
     if name != "all" and name not in config.groups:
         raise UserError(f"unknown group {name!r}", where=Location("--group"), key="--group",
-                        expected="one of " + ", ".join(["all", *sorted(config.groups)]))
+                        expected="one of " + ", ".join(["all", *sorted(config.groups)]), found=name)
     chosen = variants if name == "all" else tuple(v for v in variants if in_group(config, name, dict(v.combo)))
+    for term in filters:
+        check_filter(config, term)
     for term in filters:
         chosen = tuple(v for v in chosen if filter_matches(term, v))
     return chosen
+
+
+def check_filter(config: Config, term: str) -> None:
+    """A --filter names an axis and values it has (a misspelt value would silently select nothing)."""
+    axis, values = parse_filter(term)
+    if axis == "name":
+        return
+    known = config.axes[axis]
+    for value in values:
+        if value not in known:
+            raise UserError(f"unknown {axis} {value!r} in --filter {term!r}", where=Location("--filter"), key="--filter",
+                            expected=f"values of matrix.axes.{axis}: " + ", ".join(known), found=value)
 
 
 def in_group(config: Config, name: str, combo: dict[str, str], _stack: tuple[str, ...] = ()) -> bool:
@@ -273,13 +300,13 @@ def in_group(config: Config, name: str, combo: dict[str, str], _stack: tuple[str
     return not any(in_group(config, other, combo, _stack + (name,)) for other in group.except_groups)
 
 
-FILTER = re.compile(r"^(os|python|mpi|accelerator|onnxruntime|name)=([^=]+)$")
+FILTER = re.compile(r"(os|python|mpi|accelerator|onnxruntime|name)=([^=\s]+)")
 
 
 def parse_filter(term: str) -> tuple[str, tuple[str, ...]]:
-    m = FILTER.match(term)
-    if not m:
-        raise UserError(f"bad --filter {term!r}", where=Location("command line"), key="--filter",
+    m = FILTER.fullmatch(term)
+    if not m or "" in m.group(2).split(","):
+        raise UserError(f"bad --filter {term!r}", where=Location("--filter"), key="--filter", found=term,
                         expected="AXIS=VALUE[,VALUE] with AXIS one of os, python, mpi, accelerator, onnxruntime, or name=GLOB")
     return m.group(1), tuple(m.group(2).split(","))
 

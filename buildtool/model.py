@@ -140,6 +140,7 @@ class Site:
     source: str
     apt_snapshot: str | None = None  # e.g. https://snapshot.debian.org/archive/{archive}/{timestamp}
     apt_keyring: str | None = None  # an extra keyring (binary .gpg) that signs the site's apt archive
+    insecure: bool = False  # the registry speaks plain HTTP (a loopback test registry): bearer realms may be http too
 
 
 @dataclass

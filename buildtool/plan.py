@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
+from .errors import UserError
 from .model import LAYER_AXES, Base, Component, Config, Variant
 
 SYSTEM_STAGE = "system"
 STAGES = ("base", SYSTEM_STAGE) + LAYER_AXES
+# A node's local tag is buildtool/<id>:h-<hash>; pushed, <registry>/<namespace>/<id>: within OCI's 255.
+REPO_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+MAX_NODE_ID = 200
 
 
 @dataclass
@@ -108,6 +113,8 @@ def build_dag(config: Config, variants: tuple[Variant, ...]) -> Dag:
         if parent not in nodes:
             nodes[parent] = Node(parent, "base", base, None, None, facts_up_to(facts, "base"), 0)
         node_id = f"{parent}.sys"
+        if node_id in nodes and nodes[node_id].stage != SYSTEM_STAGE:
+            raise _collision(config, node_id, nodes[node_id], SYSTEM_STAGE, None)
         if node_id not in nodes:
             nodes[node_id] = Node(node_id, SYSTEM_STAGE, base, None, parent, facts_up_to(facts, SYSTEM_STAGE), 1)
             nodes[parent].children.append(node_id)
@@ -119,14 +126,32 @@ def build_dag(config: Config, variants: tuple[Variant, ...]) -> Dag:
                 continue
             depth += 1
             node_id = f"{parent}.{component.key}"
-            if node_id not in nodes:
+            known = nodes.get(node_id)
+            if known is None:
                 nodes[node_id] = Node(node_id, axis, base, component, parent, facts_up_to(facts, axis), depth)
                 nodes[parent].children.append(node_id)
+            elif known.component is not component or known.parent != parent:
+                raise _collision(config, node_id, known, axis, component)
             parent = node_id
         nodes[parent].variants.append(variant.name)
         variant_node[variant.name] = parent
+    for node_id, node in nodes.items():
+        if len(node_id) > MAX_NODE_ID or not REPO_COMPONENT.fullmatch(node_id):
+            path = ("components", node.stage, node.component.key) if node.component is not None else ("bases", node.base.key)
+            raise UserError(f"node id {node_id!r} is not a valid image repository name", where=config.doc.where(path), key=".".join(path),
+                            expected=f"ids of at most {MAX_NODE_ID} characters, lowercase letters and digits joined by single '.', '_' or '-' "
+                                     "(OCI repository grammar: keys made of these)", found=node_id)
     ordered = dict(sorted(nodes.items(), key=lambda kv: (kv[1].depth, kv[0])))
     for node in ordered.values():
         node.children.sort()
         node.variants.sort()
     return Dag(nodes=ordered, variant_node=dict(sorted(variant_node.items())))
+
+
+def _collision(config: Config, node_id: str, known: Node, axis: str, component: Component | None) -> UserError:
+    """Two different layer chains spelling one node id (the key grammar rules this out; this backs it up)."""
+    path = ("components", axis, component.key) if component is not None else ("bases",)
+    first = f"{known.stage} {known.component.key}" if known.component is not None else f"{known.stage} of base {known.base.key}"
+    return UserError(f"two layer chains would get the same node id {node_id!r}", where=config.doc.where(path), key=".".join(path),
+                     expected="keys that give every chain its own node id (component keys without '.', base keys without a 'sys' part)",
+                     found=f"{first} and {axis} {component.key if component is not None else ''}".strip())

@@ -34,8 +34,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cli_types import positive_int
 from .engine import docker_client, split_ref
-from .errors import OperationError, UserError
+from .errors import Location, OperationError, UserError
 from .model import Config
 from .registry import Credentials, PushResult, RegistryClient, RegistryError, engine_login, load_credentials, mask, read_push_stream
 from .release import (
@@ -170,6 +171,9 @@ def verification_problems(images: list[ImagePlan], records: dict[str, dict[str, 
 # Building the plan ---------------------------------------------------------------------------------------------
 
 
+MAX_FULL_NAME = 255
+
+
 def repository_path(namespace: str, image: str) -> str:
     return f"{namespace.strip('/')}/{image}" if namespace.strip("/") else image
 
@@ -181,12 +185,27 @@ def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
         node = g.dag.variant_node[v.name]
         rendered = g.rendered[node]
         _repo, content_tag = split_ref(rendered.tag)
-        moving = [render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line) for t in config.tags.moving]
+        moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
+                  for t in config.tags.moving]
         path = repository_path(site.namespace, v.name)
+        if len(f"{site.registry}/{path}") > MAX_FULL_NAME:
+            raise UserError(f"image {v.name!r} in namespace {site.namespace!r} of {site.registry} makes a name of more than {MAX_FULL_NAME} characters",
+                            where=Location(config.path, config.tags.line), key="tags.image",
+                            expected=f"<registry>/<namespace>/<image> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
         out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
                              path=path, immutable=[content_tag], moving=moving,
                              python_bin=str(v.facts.get("python.bin") or "")))
     return out
+
+
+def _tag(tag: str, config: Config, key: str, template: str) -> str:
+    """A filled tag template, checked against OCI's tag grammar."""
+    from .schema import IMAGE_TAG
+
+    if not IMAGE_TAG.fullmatch(tag):
+        raise UserError(f"{key} template {template!r} renders an invalid image tag {tag!r}", where=Location(config.path, config.tags.line), key=key,
+                        expected="a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", found=tag)
+    return tag
 
 
 def utc_date() -> str:
@@ -371,7 +390,7 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
     pending_file = pending_path(opts.state, registry, namespace)
     pending = _read_json(pending_file)
 
-    rc = registry_client or RegistryClient(registry, creds)
+    rc = registry_client or RegistryClient(registry, creds, insecure=site.insecure)
     registry_tags: set[str] = set()
     note = ""
     try:
@@ -552,7 +571,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The `publish` subcommand's own options (selection, --format and --config/--site come from cli.py)."""
     p.add_argument("--dry-run", action="store_true", help="print what would be pushed (tags, release number) and push nothing")
     p.add_argument("--verify", action="store_true", help="first run `verify` on selected images that have no passing record for their content hash")
-    p.add_argument("--jobs", type=int, default=2, help="images verified in parallel with --verify (default: 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="images verified in parallel with --verify (default: 2)")
     p.add_argument("--releases", type=Path, default=Path("releases"), help="folder of the committed release records and notes (default: releases)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to read records from (default: reports)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .credpolicy import mask_url, may_send_basic, realm_problem
 from .errors import OperationError
 
 CERTS_D = Path(os.environ.get("BUILDTOOL_DOCKER_CERTS_D", "/etc/docker/certs.d"))
@@ -68,6 +69,7 @@ class Credentials:
 
 
 def mask(text: str, creds: Credentials | None) -> str:
+    text = mask_url(text) if text else text
     if creds is None or not text:
         return text
     for secret in sorted(creds.secrets(), key=len, reverse=True):
@@ -185,10 +187,12 @@ _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 class RegistryClient:
     """Registry HTTP API v2: ping, authenticate (Basic or Bearer token), tags, manifests, blobs."""
 
-    def __init__(self, registry: str, creds: Credentials | None, verify: str | bool | None = None, timeout: float = 15.0) -> None:
+    def __init__(self, registry: str, creds: Credentials | None, verify: str | bool | None = None, timeout: float = 15.0,
+                 insecure: bool = False) -> None:
         import requests
 
         self.registry = registry
+        self.insecure = insecure  # the site marks the registry insecure: a plain-http token realm is allowed
         self.creds = creds
         self.base = api_base(registry)
         self.timeout = timeout
@@ -244,6 +248,8 @@ class RegistryClient:
         scheme, params = self._challenge
         if scheme == "basic":
             raw = f"{self.creds.username}:{self.creds.password}".encode()
+            if not may_send_basic(self.base, self.registry if self.registry not in DOCKER_HUB else "registry-1.docker.io", self.insecure):
+                raise self._fail(f"not sending credentials to {self.base}: Basic credentials go over https to the registry itself only")
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         if scheme == "bearer":
             token = self._tokens.get(scope)
@@ -258,6 +264,9 @@ class RegistryClient:
         realm = params.get("realm")
         if not realm:
             raise self._fail("sent a Bearer challenge without a realm")
+        problem = realm_problem(realm, self.insecure)
+        if problem:
+            raise self._fail(f"not sending credentials: {problem}")
         query = {"service": params.get("service", "")}
         if scope:
             query["scope"] = scope

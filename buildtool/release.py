@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import Location, UserError
+from .templating import EXPECTED, TemplateSyntaxError, parse
 from .writer import write_file_atomically
 
 RECORD_VERSION = 1
@@ -33,7 +33,11 @@ RECORD_VERSION = 1
 def render_template(template: str, values: dict[str, Any], *, key: str, config_path: str = "images.yaml", line: int | None = None) -> str:
     """str.format-like, but field names are looked up whole ("os.tag" is one key, not an attribute)."""
     out = []
-    for literal, name, _spec, _conv in string.Formatter().parse(template):
+    try:
+        parsed = parse(template)
+    except TemplateSyntaxError as exc:
+        raise UserError(f"{key} template: {exc}", where=Location(config_path, line), key=key, expected=EXPECTED, found=template) from None
+    for literal, name in parsed:
         out.append(literal)
         if name is None:
             continue
@@ -47,7 +51,11 @@ def render_template(template: str, values: dict[str, Any], *, key: str, config_p
 def release_pattern(template: str, date: str) -> re.Pattern[str]:
     """A regex matching the release tags of `date` made by `template`; group 'n' is the counter."""
     parts = []
-    for literal, name, _spec, _conv in string.Formatter().parse(template):
+    try:
+        parsed = parse(template)
+    except TemplateSyntaxError as exc:
+        raise UserError(f"tags.release template: {exc}", key="tags.release", expected=EXPECTED, found=template) from None
+    for literal, name in parsed:
         parts.append(re.escape(literal))
         if name is None:
             continue

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli_types import level, positive_int
+from .credpolicy import keeps_authorization, mask_url, may_send_basic, realm_problem
 from .errors import OperationError
 
 LOCAL_NAMESPACE = "buildtool"
@@ -66,10 +68,14 @@ class Registry:
     password: str | None = field(default=None, repr=False)
     ca: Path | None = None
     scheme: str = "https"
+    insecure: bool = False  # plain HTTP allowed for credentials (loopback only) and for bearer realms
 
     @classmethod
-    def from_env(cls, host: str | None = None, namespace: str | None = None, env: Mapping[str, str] | None = None) -> Registry:
+    def from_env(cls, host: str | None = None, namespace: str | None = None, env: Mapping[str, str] | None = None,
+                 insecure: bool | None = None) -> Registry:
         env = os.environ if env is None else env
+        if insecure is None:
+            insecure = env.get("BUILDTOOL_INSECURE_REGISTRY", "") in ("1", "true")
         host = host or env.get("BUILDTOOL_REGISTRY") or "127.0.0.1:5000"
         scheme = "https"
         if "://" in host:
@@ -87,7 +93,8 @@ class Registry:
         if ca is None and (CERTS_D / host / "ca.crt").is_file():
             ca = CERTS_D / host / "ca.crt"
         return cls(host=host, namespace=namespace or env.get("BUILDTOOL_NAMESPACE") or LOCAL_NAMESPACE,
-                   username=env.get("BUILDTOOL_REGISTRY_USER") or None, password=password or None, ca=ca, scheme=scheme)
+                   username=env.get("BUILDTOOL_REGISTRY_USER") or None, password=password or None, ca=ca, scheme=scheme,
+                   insecure=insecure)
 
     def repository(self, local_tag: str) -> tuple[str, str]:
         """'buildtool/<node>:h-x' -> ('<ns>/<node>', 'h-x'), the registry-side repository and tag."""
@@ -123,20 +130,26 @@ class RegistryClient:
         self.registry = registry
         self.timeout = timeout
         self._ctx = ssl.create_default_context(cafile=str(registry.ca)) if registry.ca else ssl.create_default_context()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self._ctx), _SameOriginAuthRedirects())
         self._tokens: dict[str, str] = {}
         self.requests = 0
 
-    def _basic(self) -> str | None:
+    def _basic(self, url: str) -> str | None:
+        """Basic credentials for `url`: only the registry's own origin over TLS (or an insecure loopback registry)."""
         r = self.registry
         if not r.username:
             return None
+        if not may_send_basic(url, r.host, r.insecure):
+            raise OperationError(f"registry {r.host}: refusing to send credentials to {mask_url(url)} "
+                                 "(only over https to the registry itself; plain http only to a loopback registry marked insecure "
+                                 "with BUILDTOOL_INSECURE_REGISTRY=1)")
         return "Basic " + base64.b64encode(f"{r.username}:{r.password or ''}".encode()).decode()
 
     def _open(self, method: str, url: str, headers: dict[str, str]) -> tuple[int, Mapping[str, str]]:
         req = urllib.request.Request(url, method=method, headers=headers)
         self.requests += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 resp.read()
                 return resp.status, resp.headers
         except urllib.error.HTTPError as exc:
@@ -151,7 +164,7 @@ class RegistryClient:
         url = f"{self.registry.scheme}://{self.registry.host}/v2/{repository}/manifests/{urllib.parse.quote(tag, safe='')}"
         headers = {"Accept": MANIFEST_TYPES}
         token = self._tokens.get(repository)
-        auth = f"Bearer {token}" if token else self._basic()
+        auth = f"Bearer {token}" if token else self._basic(url)
         if auth:
             headers["Authorization"] = auth
         status, resp_headers = self._open("HEAD", url, headers)
@@ -173,14 +186,17 @@ class RegistryClient:
         realm = params.pop("realm", None)
         if not realm:
             raise OperationError(f"registry {self.registry.host}: bearer challenge without a realm")
-        url = realm + "?" + urllib.parse.urlencode(params)
+        problem = realm_problem(realm, self.registry.insecure)
+        if problem and self.registry.username:
+            raise OperationError(f"registry {self.registry.host}: not sending credentials: {problem}")
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(params)
         headers = {}
-        basic = self._basic()
-        if basic:
-            headers["Authorization"] = basic
+        r = self.registry
+        if r.username:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{r.username}:{r.password or ''}".encode()).decode()
         req = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 doc = json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise OperationError(f"registry {self.registry.host}: token request failed ({getattr(exc, 'reason', exc)})") from None
@@ -200,6 +216,20 @@ class RegistryClient:
 
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tags)))) as pool:
             return {t for t, ok in pool.map(probe, tags) if ok}
+
+
+class _SameOriginAuthRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib copies every header into a redirected request, Authorization included: keep it only
+    within the same origin (so never to another host, and never from https down to http)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and not keeps_authorization(req.full_url, new.full_url):
+            for name in list(new.headers):
+                if name.lower() == "authorization":
+                    del new.headers[name]
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
 
 
 def _parse_challenge(text: str) -> Iterable[tuple[str, str]]:
@@ -362,7 +392,7 @@ def selected_nodes(g: Any, chosen: Sequence[Any], node: str | None = None) -> li
 
 def _registry(args: argparse.Namespace, config: Any) -> Registry:
     return Registry.from_env(host=args.registry or os.environ.get("BUILDTOOL_REGISTRY") or config.site.registry,
-                             namespace=os.environ.get("BUILDTOOL_NAMESPACE") or config.site.namespace)
+                             namespace=os.environ.get("BUILDTOOL_NAMESPACE") or config.site.namespace, insecure=config.site.insecure)
 
 
 def _matrix_entry(g: Any, nid: str) -> dict[str, str]:
@@ -558,11 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--group", default=None)
             sp.add_argument("--filter", action="append", default=[])
             sp.add_argument("--node", default=None, help="only this node's chain")
-            sp.add_argument("--lookups", type=int, default=DEFAULT_LOOKUPS, help="HEAD requests in flight")
+            sp.add_argument("--lookups", type=positive_int, default=DEFAULT_LOOKUPS, help="HEAD requests in flight")
 
     sp = sub.add_parser("missing", help="job matrix of the nodes whose content-hash tag the registry lacks")
     common(sp)
-    sp.add_argument("--level", type=int, default=None)
+    sp.add_argument("--level", type=level, default=None)
     sp.add_argument("--github-output", default=None, help="also append levelN=/anyN=/missing= lines to this file ($GITHUB_OUTPUT)")
     sp.set_defaults(func=cmd_missing)
 
@@ -573,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("build", help="build the selection (or --node's chain) with the registry as the cache")
     common(sp)
-    sp.add_argument("--jobs", type=int, default=2)
+    sp.add_argument("--jobs", type=positive_int, default=2)
     sp.add_argument("--ca-bundle", type=Path, default=None)
     sp.add_argument("--logs", type=Path, default=Path("logs"))
     sp.add_argument("--out", type=Path, default=Path("generated"))
@@ -604,10 +634,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(mask_url(exc.render()), file=sys.stderr)
         return 2
     except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(mask_url(f"error: {exc}"), file=sys.stderr)
         return 1
 
 

@@ -60,6 +60,8 @@ class Str(Spec):
     choices: tuple[str, ...] | None = None
     what: str = "a string"
     noun: str = "value"  # what an unknown choice is called in the error ("unknown axis 'gpu'")
+    max_len: int | None = None
+    validator: Callable[[str], str | None] | None = None  # returns what is wrong, or None
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -77,13 +79,19 @@ class Str(Spec):
             close = difflib.get_close_matches(value, self.choices, n=1)
             raise fail(doc, path, f"unknown {self.noun} {value!r}", self.description, value,
                        f"did you mean {close[0]!r}?" if close else None)
-        if self.pattern is not None and not self.pattern.match(value):
+        if self.max_len is not None and len(value) > self.max_len:
+            raise fail(doc, path, f"value is too long ({len(value)} characters)", f"{self.what}, at most {self.max_len} characters", value)
+        if self.pattern is not None and not self.pattern.fullmatch(value):
             raise fail(doc, path, f"malformed value {value!r}", self.what, value)
+        if self.validator is not None:
+            problem = self.validator(value)
+            if problem:
+                raise fail(doc, path, f"malformed value {value!r}: {problem}", self.what, value)
         return value
 
 
 def Version() -> Str:
-    return Str(pattern=EXACT_VERSION, what="an exact version such as '4.1.4' (quoted)")
+    return Str(pattern=EXACT_VERSION, max_len=64, what="an exact version such as '4.1.4' (quoted)")
 
 
 def Sha256() -> Str:
@@ -91,24 +99,167 @@ def Sha256() -> Str:
 
 
 def Url() -> Str:
-    return Str(pattern=re.compile(r"^https?://[^\s]+$"), what="an http(s) URL")
+    return HttpUrl()
 
 
 def Name() -> Str:
-    return Str(pattern=NAME, what="a lowercase name (letters, digits, '.', '_', '-')")
+    return Str(pattern=NAME, what="a lowercase name (letters, digits, '.', '_', '-')", max_len=128)
+
+
+# Grammar types ---------------------------------------------------------------------------------
+# Every value that reaches a generated file (a RUN line, requirements.txt, a LABEL) or a command
+# line has one of these types: its grammar admits no whitespace, quote, `$`, `;`, backslash or
+# newline unless the value is free text, which the writer quotes for its context.
+
+DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# Debian policy 5.6.12: [epoch:]upstream[-revision]; upstream starts with a digit; a hyphen only with a revision.
+DEB_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~]*(?:-[A-Za-z0-9.+~-]*[A-Za-z0-9.+~])?")
+PIP_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # PEP 508 names
+ABS_PATH = re.compile(r"/[A-Za-z0-9._+@%=,:/-]*")
+URL = re.compile(r"https?://(?:[A-Za-z0-9._~%!+,=:-]+@)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+                 r"(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+,=:@/-]*)?")
+LOCALE = re.compile(r"(?:C|POSIX|[a-z]{2,3}(?:_[A-Z]{2})?)(?:\.[A-Za-z0-9-]+)?(?:@[a-z]+)?")
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # useradd's default NAME_REGEX, without the trailing '$'
+CONDA_CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
+REPO_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REPO = re.compile(rf"{REPO_COMPONENT}(?:/{REPO_COMPONENT})*")
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+HOST_PORT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+MAX_IMAGE_NAME = 255
+MAX_UID = 2**31 - 2  # the kernel's uid_t is 32 bits; -1 (4294967295) means "no change" to chown
+
+
+def no_control(value: str) -> str | None:
+    for c in value:
+        if ord(c) < 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0 or c in "\u2028\u2029":
+            return f"it contains the control character {c!r}"
+    return None
+
+
+def _pip_version(value: str) -> str | None:
+    from packaging.version import InvalidVersion
+    from packaging.version import Version as Pep440
+
+    try:
+        Pep440(value)
+    except InvalidVersion:
+        return "not a PEP 440 version"
+    return None
+
+
+def _url_port(value: str) -> str | None:
+    import urllib.parse
+
+    try:
+        port = urllib.parse.urlsplit(value).port
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    return "the port is not a number from 1 to 65535" if port == 0 else None
+
+
+def _host_port(value: str) -> str | None:
+    _, sep, port = value.rpartition(":")
+    if sep and "]" not in port and not 0 < int(port) <= 65535:
+        return "the port is not a number from 1 to 65535"
+    return None
+
+
+def _image_repo(value: str) -> str | None:
+    return f"longer than {MAX_IMAGE_NAME} characters" if len(value) > MAX_IMAGE_NAME else None
+
+
+def DebPackage() -> Str:
+    return Str(pattern=DEB_PACKAGE, max_len=128,
+               what="a Debian package name: lowercase letters, digits, '+', '-', '.', at least 2 characters, starting with a letter or digit")
+
+
+def DebVersion() -> Str:
+    return Str(pattern=DEB_VERSION, max_len=128,
+               what="an exact Debian version [epoch:]upstream[-revision] such as '12.8.90-1' (starts with a digit; letters, digits, '.', '+', '~', '-')")
+
+
+def PipName() -> Str:
+    return Str(pattern=PIP_NAME, max_len=128, what="a PyPI package name (PEP 508: letters, digits, '.', '_', '-', starting and ending with a letter or digit)")
+
+
+def PipVersion() -> Str:
+    return Str(pattern=re.compile(r"[A-Za-z0-9.+!_-]+"), max_len=64, validator=_pip_version,
+               what="an exact PEP 440 version such as '1.23.2' (quoted)")
+
+
+def AbsPath() -> Str:
+    return Str(pattern=ABS_PATH, max_len=1024,
+               what="an absolute POSIX path: '/' then letters, digits, '.', '_', '-', '+', '@', '%', '=', ',', ':' (no whitespace, quotes, $, ;, backslash)")
+
+
+def HttpUrl() -> Str:
+    return Str(pattern=URL, max_len=2048, validator=_url_port,
+               what="an http(s) URL: http:// or https://, a host, then letters, digits and . _ ~ % + , = : @ / - (no whitespace, quotes, $, ;, &, ?, backslash)")
+
+
+def Locale() -> Str:
+    return Str(pattern=LOCALE, max_len=64, what="a locale name such as 'C.UTF-8' or 'en_US.UTF-8' (language[_TERRITORY][.codeset][@modifier])")
+
+
+def UserName() -> Str:
+    return Str(pattern=USER_NAME, what="a user name as useradd takes it: a lowercase letter or '_', then lowercase letters, digits, '_', '-' (at most 32)")
+
+
+def Uid() -> Int:
+    return Int(minimum=1, maximum=MAX_UID, description=f"an integer uid from 1 to {MAX_UID}")
+
+
+def CondaChannel() -> Str:
+    return Str(pattern=CONDA_CHANNEL, max_len=256, what="a conda channel name such as 'conda-forge' or 'nvidia/label/cuda-12.8.0' (letters, digits, '.', '_', '-', '/')")
+
+
+def ImageRepo() -> Str:
+    return Str(pattern=IMAGE_REPO, max_len=MAX_IMAGE_NAME, validator=_image_repo,
+               what="an image repository (OCI): '/'-separated lowercase components of letters and digits joined by '.', '_', '__' or '-', "
+                    f"at most {MAX_IMAGE_NAME} characters")
+
+
+def ImageTag() -> Str:
+    return Str(pattern=IMAGE_TAG, what="an image tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters")
+
+
+def RegistryHost() -> Str:
+    return Str(pattern=HOST_PORT, max_len=255, validator=_host_port,
+               what="a registry host[:port] such as 'registry.example.com' or '127.0.0.1:5000' (no scheme, path or spaces)")
+
+
+def FreeText(max_len: int = 1024) -> Str:
+    """Text for people (a description, a vendor): any printable characters on one line. The writer
+    quotes it for where it goes (LABEL value, JSON)."""
+    return Str(max_len=max_len, validator=no_control, what="text on one line (no newline or other control characters)")
+
+
+def Template() -> Str:
+    """A tag template: literal text and plain {name} placeholders (checked again where the names are known)."""
+    from .templating import EXPECTED, syntax_problem
+
+    return Str(max_len=512, validator=lambda v: no_control(v) or syntax_problem(v), what=f"a template on one line: {EXPECTED}")
 
 
 @dataclass
 class Int(Spec):
     minimum: int | None = None
+    maximum: int | None = None
     description: str = "an integer"
 
     def check(self, doc, path, value):
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail(doc, path, "wrong type", self.description, type_name(value))
         if self.minimum is not None and value < self.minimum:
-            raise fail(doc, path, f"value {value} is too small", f"an integer >= {self.minimum}", value)
+            raise fail(doc, path, f"value {value} is too small", self._range(), value)
+        if self.maximum is not None and value > self.maximum:
+            raise fail(doc, path, f"value {value} is too large", self._range(), value)
         return value
+
+    def _range(self) -> str:
+        if self.minimum is not None and self.maximum is not None:
+            return f"an integer from {self.minimum} to {self.maximum}"
+        return f"an integer >= {self.minimum}" if self.minimum is not None else f"an integer <= {self.maximum}"
 
 
 @dataclass

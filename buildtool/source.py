@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,19 +123,38 @@ def _read_text(path: Path, name: str) -> str:
         ) from None
 
 
+# Limits: what a hand-written images.yaml or a machine-written images.lock never comes near, and what
+# stops an alias bomb (a few KB naming 10^9 items) or a self-referring alias before they cost anything.
+MAX_NODES = 2_000_000  # scalars, lists and mappings after aliases are expanded
+MAX_ALIAS_NODES = 10_000  # of those, reached through aliases
+MAX_DEPTH = 200  # nesting of lists and mappings
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
 def parse_yaml(text: str, name: str) -> SourceDoc:
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise UserError("the file contains a control character", where=Location(name, line),
+                        expected="YAML text: printable characters, tabs and newlines (write others as escapes in a double-quoted string)",
+                        found=Said(f"U+{ord(bad.group()):04X} at column {column}"))
     try:
         node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, name) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - other YAML errors carry no mark
-        raise UserError(f"YAML error: {exc}", where=Location(name)) from None
+    except yaml.YAMLError as exc:  # a reader error (a character YAML does not allow): it carries a position, not a mark
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        raise UserError(f"YAML error: {getattr(exc, 'reason', None) or exc}", where=Location(name, line)) from None
+    except RecursionError:
+        raise UserError("YAML nested too deeply", where=Location(name), expected=f"at most {MAX_DEPTH} levels of lists and mappings") from None
     doc = SourceDoc(file=name, data=None)
     if node is None:
         doc.lines[()] = 1
         return doc
     doc.lines[()] = node.start_mark.line + 1
-    doc.data = _convert(node, (), doc)
+    doc.data = _Converter(doc).convert(node, ())
     return doc
 
 
@@ -171,8 +191,53 @@ class Said(str):
         return str(self)
 
 
-def _convert(node: yaml.Node, path: KeyPath, doc: SourceDoc) -> Any:
-    if isinstance(node, yaml.MappingNode):
+class _Converter:
+    """Composed nodes -> plain data with the line of every key, within the limits above."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.nodes = 0
+        self.alias_nodes = 0
+        self.seen: set[int] = set()  # collection nodes converted once: meeting one again is an alias
+        self.open: set[int] = set()  # collection nodes being converted: meeting one of these is a loop
+
+    def _count(self, node: yaml.Node, via_alias: bool, depth: int) -> None:
+        self.nodes += 1
+        if via_alias:
+            self.alias_nodes += 1
+        where = Location(self.doc.file, node.start_mark.line + 1)
+        if self.alias_nodes > MAX_ALIAS_NODES:
+            raise UserError("YAML aliases expand to too many values (an alias bomb?)", where=where,
+                            expected=f"at most {MAX_ALIAS_NODES} values reached through aliases (*name); write the values out",
+                            found=Said(f"more than {MAX_ALIAS_NODES}"))
+        if self.nodes > MAX_NODES:
+            raise UserError("the YAML document has too many values", where=where, expected=f"at most {MAX_NODES} values", found=Said(f"more than {MAX_NODES}"))
+        if depth > MAX_DEPTH:
+            raise UserError("YAML nested too deeply", where=where, expected=f"at most {MAX_DEPTH} levels of lists and mappings",
+                            found=Said(f"more than {MAX_DEPTH} levels"))
+
+    def convert(self, node: yaml.Node, path: KeyPath, via_alias: bool = False, depth: int = 0) -> Any:
+        doc = self.doc
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            ident = id(node)
+            if ident in self.open:
+                raise UserError("a YAML alias refers to the list or mapping that contains it", where=Location(doc.file, node.start_mark.line + 1),
+                                key=dotted(path), expected="aliases (*name) to values defined before and outside them", found=Said("a loop"))
+            via_alias = via_alias or ident in self.seen
+            self.seen.add(ident)
+            self.open.add(ident)
+            try:
+                self._count(node, via_alias, depth)
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path, via_alias, depth)
+                return self._sequence(node, path, via_alias, depth)
+            finally:
+                self.open.discard(ident)
+        self._count(node, via_alias, depth)
+        return _scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath, via_alias: bool, depth: int) -> dict[Any, Any]:
+        doc = self.doc
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -197,15 +262,15 @@ def _convert(node: yaml.Node, path: KeyPath, doc: SourceDoc) -> Any:
                     hint=f"first defined on line {doc.lines[path + (key,)]}",
                 )
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, path + (key,), doc)
+            out[key] = self.convert(value_node, path + (key,), via_alias, depth + 1)
         return out
-    if isinstance(node, yaml.SequenceNode):
+
+    def _sequence(self, node: yaml.SequenceNode, path: KeyPath, via_alias: bool, depth: int) -> list[Any]:
         items = []
         for index, item in enumerate(node.value):
-            doc.lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_convert(item, path + (index,), doc))
+            self.doc.lines[path + (index,)] = item.start_mark.line + 1
+            items.append(self.convert(item, path + (index,), via_alias, depth + 1))
         return items
-    return _scalar(node)
 
 
 _loader = yaml.SafeLoader("")

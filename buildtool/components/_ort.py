@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Dict, Str, Version
+from ..schema import Dict, PipName, Version
 from .base import Check, Flavor
 
 
@@ -10,7 +10,7 @@ class OrtFlavor(Flavor):
     axis = "onnxruntime"
     package = "onnxruntime"
     provider = "CPUExecutionProvider"
-    base_fields = {"version": Version(), "extra_wheels": Dict(Version(), key=Str(what="a PyPI package name"))}
+    base_fields = {"version": Version(), "extra_wheels": Dict(Version(), key=PipName())}
     fields = dict(base_fields)
     required = ("version",)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import List, Map, Sha256, Str, Url, Version
+from ..schema import AbsPath, CondaChannel, HttpUrl, List, Map, Sha256, Version
 from .base import Check, Flavor
 
 PREFIX = "/opt/conda"
@@ -12,11 +12,11 @@ class CondaFlavor(Flavor):
     name = "conda"
     axis = "python"
     fields = {
-        "installer": Map({"url": Url(), "sha256": Sha256()}, required=("url", "sha256"), what="the installer's url and sha256"),
+        "installer": Map({"url": HttpUrl(), "sha256": Sha256()}, required=("url", "sha256"), what="the installer's url and sha256"),
         "conda": Version(),
         "python": Version(),
-        "channels": List(Str(), min_items=1, unique=True),
-        "prefix": Str(what="an absolute path"),
+        "channels": List(CondaChannel(), min_items=1, unique=True),
+        "prefix": AbsPath(),
     }
     required = ("installer", "conda", "python", "channels")
     template = "conda.Dockerfile.j2"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Dict, Map, Sha256, Str, Url
+from ..schema import DebPackage, DebVersion, Dict, HttpUrl, Map, Sha256
 from ._cuda import CudaFlavor
 
 
@@ -11,12 +11,12 @@ class CudaAptFlavor(CudaFlavor):
     fields = {
         **CudaFlavor.cuda_fields,
         "repository": Map(
-            {"keyring": Url(), "keyring_sha256": Sha256(), "url": Url()},
+            {"keyring": HttpUrl(), "keyring_sha256": Sha256(), "url": HttpUrl()},
             required=("keyring", "keyring_sha256", "url"),
             what="NVIDIA's apt repository: keyring, keyring_sha256, url",
         ),
         # NVIDIA's packages are not in the distribution's archive, so they are pinned here.
-        "packages": Dict(Str(what="an exact Debian version such as '12.8.90-1'"), key=Str(what="a package name"), min_items=1),
+        "packages": Dict(DebVersion(), key=DebPackage(), min_items=1),
     }
     required = CudaFlavor.required + ("repository", "packages")
     template = "cuda-apt.Dockerfile.j2"

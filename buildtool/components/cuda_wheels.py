@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Dict, Str, Version
+from ..schema import Dict, PipName, Version
 from ._cuda import CudaFlavor
 
 
@@ -11,7 +11,7 @@ class CudaWheelsFlavor(CudaFlavor):
     fields = {
         **CudaFlavor.cuda_fields,
         # package name -> exact version; the cuda/cudnn/nccl fields say what these amount to.
-        "wheels": Dict(Version(), key=Str(what="a PyPI package name"), min_items=1),
+        "wheels": Dict(Version(), key=PipName(), min_items=1),
     }
     required = CudaFlavor.required + ("wheels",)
     template = "cuda-wheels.Dockerfile.j2"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Str, Version
+from ..schema import AbsPath, Version
 from .base import Check, Flavor
 
 VENV = "/opt/venv"
@@ -11,7 +11,7 @@ VENV = "/opt/venv"
 class SystemPythonFlavor(Flavor):
     name = "system-python"
     axis = "python"
-    fields = {"pip": Version(), "venv": Str(what="an absolute path")}
+    fields = {"pip": Version(), "venv": AbsPath()}
     required = ("pip",)
     template = "system-python.Dockerfile.j2"
 

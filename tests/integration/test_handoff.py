@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,16 +54,19 @@ def _engine_a_answers() -> bool:
 
 
 @pytest.fixture(scope="module")
-def registry_env() -> dict[str, str]:
+def registry_env() -> Iterator[dict[str, str]]:
     if os.geteuid() != 0:
         pytest.skip("needs root (a second dockerd, a bridge, the registry)")
     if not _engine_a_answers():
         pytest.skip("no Docker Engine answers (run `make engine`)")
     env = dict(os.environ, BUILDTOOL_REGISTRY_PORT=REGISTRY_PORT, BUILDTOOL_REGISTRY_STATE=REGISTRY_STATE)
-    _run(["bash", "scripts/registry.sh", "start"], env=env, timeout=600)
-    lines = _run(["bash", "scripts/registry.sh", "env"], env=env).stdout.splitlines()
-    out = {k: v for k, v in (line.split("=", 1) for line in lines if "=" in line)}
-    return out
+    try:
+        _run(["bash", "scripts/registry.sh", "start"], env=env, timeout=600)
+        lines = _run(["bash", "scripts/registry.sh", "env"], env=env).stdout.splitlines()
+        yield {k: v for k, v in (line.split("=", 1) for line in lines if "=" in line)}
+    finally:
+        # The registry this fixture started must not outlive the tests, also when they (or the start) fail.
+        subprocess.run(["bash", "scripts/registry.sh", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -74,16 +74,18 @@ def registry(docker_ok):
     if os.geteuid() != 0 and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("scripts/registry.sh needs root (apt, /etc/docker/certs.d)")
     started = time.monotonic()
-    done = _script("start")
-    if done.returncode != 0:
-        pytest.fail(f"scripts/registry.sh start failed:\n{done.stdout}\n{done.stderr}")
-    password = (STATE / "password").read_text().strip()
-    info = SimpleNamespace(registry=REGISTRY, user=(STATE / "user").read_text().strip(), password=password, ca=str(STATE / "ca.crt"),
-                           start_seconds=time.monotonic() - started)
-    yield info
-    _script("stop")
-    if PORT not in ("5000", "5077"):  # a one-off port: drop its engine trust entry again
-        subprocess.run(["rm", "-rf", f"/etc/docker/certs.d/{REGISTRY}"], check=False)
+    try:
+        done = _script("start")
+        if done.returncode != 0:
+            pytest.fail(f"scripts/registry.sh start failed:\n{done.stdout}\n{done.stderr}")
+        password = (STATE / "password").read_text().strip()
+        info = SimpleNamespace(registry=REGISTRY, user=(STATE / "user").read_text().strip(), password=password, ca=str(STATE / "ca.crt"),
+                               start_seconds=time.monotonic() - started)
+        yield info
+    finally:  # the registry never outlives the session, also when its start or a test failed
+        _script("stop")
+        if PORT not in ("5000", "5077"):  # a one-off port: drop its engine trust entry again
+            subprocess.run(["rm", "-rf", f"/etc/docker/certs.d/{REGISTRY}"], check=False)
 
 
 def _config_g(env: dict[str, str]):

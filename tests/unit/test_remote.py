@@ -99,10 +99,12 @@ def fake_registry():
         yield f"127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def test_existing_asks_head_manifests(fake_registry):
-    reg = Registry(host=fake_registry, username="u", password="p", scheme="http")
+    reg = Registry(host=fake_registry, username="u", password="p", scheme="http", insecure=True)
     client = RegistryClient(reg)
     assert client.existing(TAG.values()) == {TAG["a"], TAG["e"]}
     assert client.requests == len(TAG)
@@ -110,7 +112,7 @@ def test_existing_asks_head_manifests(fake_registry):
 
 
 def test_bad_credentials_are_an_error_without_the_password(fake_registry):
-    reg = Registry(host=fake_registry, username="u", password="wrong-pass", scheme="http")
+    reg = Registry(host=fake_registry, username="u", password="wrong-pass", scheme="http", insecure=True)
     with pytest.raises(OperationError) as err:
         RegistryClient(reg).existing([TAG["a"]])
     assert "401" in str(err.value) and "wrong-pass" not in str(err.value)
