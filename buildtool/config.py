@@ -22,6 +22,7 @@ from .schema import (
     Map,
     Name,
     Scalar,
+    Sha256,
     Spec,
     Str,
     Template,
@@ -172,9 +173,16 @@ COMPONENT_KEY = Str(pattern=re.compile(r"[a-z0-9][a-z0-9_-]*"), max_len=64,
 BASE_KEY = Str(pattern=re.compile(r"[a-z0-9][a-z0-9_.-]*"), max_len=64, validator=lambda k: "'sys' is reserved for system layers in node ids" if "sys" in k.split(".") else None,
                what="a base key: lowercase letters, digits, '.', '_', '-', without a '.sys' part")
 
+TOOLS = Map(
+    {"uv": Map({"version": Version(), "sha256": List(Sha256(), min_items=1, unique=True)}, required=("version", "sha256"),
+               what="uv from PyPI: its exact version and the sha256 of each platform's wheel")},
+    what="build tools the images are built with (not part of what they ship)",
+)
+
 TOP = Map(
     {
         "schema": Int(minimum=1),
+        "tools": TOOLS,
         "project": PROJECT,
         "system": SYSTEM,
         "bases": Dict(BASE, key=BASE_KEY, min_items=1),
@@ -186,7 +194,7 @@ TOP = Map(
         "checks": List(CHECK),
     },
     required=("schema", "project", "system", "bases", "components", "matrix", "tags", "groups", "default_group"),
-    defaults={"checks": []},
+    defaults={"checks": [], "tools": {}},
     what="images.yaml",
 )
 
@@ -236,7 +244,8 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
         path=str(path),
         doc=doc,
         project=raw["project"],
-        system=SystemSpec(user=system["user"], uid=system["uid"], locale=system["locale"], workdir=system.get("workdir", f"/home/{system['user']}")),
+        system=SystemSpec(user=system["user"], uid=system["uid"], locale=system["locale"], workdir=system.get("workdir", f"/home/{system['user']}"),
+                          uv=raw["tools"].get("uv", {}).get("version", ""), uv_sha256=tuple(raw["tools"].get("uv", {}).get("sha256", ()))),
         bases=bases,
         components=components,
         axes=axes,

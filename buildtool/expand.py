@@ -53,6 +53,8 @@ def _os_facts(config: Config, base: Base, apt: dict[str, str], refreshed: str = 
         "system.user": config.system.user,
         "system.uid": config.system.uid,
         "system.workdir": config.system.workdir,
+        "system.uv": config.system.uv,
+        "system.uv_sha256": " ".join(config.system.uv_sha256),
         "system.locale": config.system.locale,
     }
     facts.update({f"os.{k}": v for k, v in base.provides})

@@ -127,6 +127,8 @@ class SystemSpec:
     uid: int
     locale: str
     workdir: str
+    uv: str = ""  # tools.uv.version: pip sets are installed with uv (else with pip)
+    uv_sha256: tuple[str, ...] = ()  # one per platform's wheel
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import AbsPath, CondaChannel, HttpUrl, List, Map, Sha256, Version
-from .base import Check, Flavor
+from .base import Check, Flavor, uv_requirements
 
 PREFIX = "/opt/conda"
 
@@ -41,6 +41,9 @@ class CondaFlavor(Flavor):
 
     def env(self, component, facts):
         return {"CONDA_DIR": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
+
+    def context_files(self, component, facts):
+        return uv_requirements(facts)
 
     def checks(self, component, facts):
         return (

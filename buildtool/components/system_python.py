@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import AbsPath, Version
-from .base import Check, Flavor
+from .base import Check, Flavor, uv_requirements
 
 VENV = "/opt/venv"
 
@@ -27,6 +27,9 @@ class SystemPythonFlavor(Flavor):
 
     def env(self, component, facts):
         return {"VIRTUAL_ENV": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
+
+    def context_files(self, component, facts):
+        return uv_requirements(facts)
 
     def checks(self, component, facts):
         return (Check("python", "python-version", {"version": facts["python.version"]}),
