@@ -127,6 +127,8 @@ def _smoke():
 
 def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engine_a, registry, engine_b, tmp_path):
     figures: dict = {"registry_start_seconds": registry["start_seconds"]}
+    from buildtool.config import load_config
+
     local_tags = _smoke()  # image -> buildtool/<node>:h-<hash20>
     assert len(local_tags) == len(load_config(REPO / "images.yaml", None, _plain_env()).groups["smoke"].select), sorted(local_tags)
 
