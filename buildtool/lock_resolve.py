@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -201,12 +202,23 @@ def culprits(requires: tuple[str, ...], reason: str) -> tuple[str, ...]:
     return named or requires
 
 
-def find_uv() -> str:
+_FIND_UV = threading.Lock()
+
+
+@functools.cache
+def _uv_bin() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:
         raise ResolveError("uv is not installed (it is a dependency of buildtool: pip install -e .)") from None
     return find_uv_bin()
+
+
+def find_uv() -> str:
+    """The uv binary of the `uv` package. Found once, under a lock: find_uv_bin() reads sysconfig, whose lazy
+    first initialisation is not thread-safe (a second thread saw EXE=None mid-initialisation)."""
+    with _FIND_UV:
+        return _uv_bin()
 
 
 def run_uv(job: UvJob, index: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
