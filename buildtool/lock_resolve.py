@@ -332,6 +332,9 @@ def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, up
     dag = build_dag(config, expand(config, lock).variants)
     lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
     resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
+    contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
+    for name in sorted(resolver.upgrade_packages - contained):
+        print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
     ok = resolver.resolve()
     if upgrade_packages and not upgrade:
         print(f"--upgrade-package {' '.join(sorted(resolver.upgrade_packages))}: re-resolved {len(resolver.resolved)} sets"

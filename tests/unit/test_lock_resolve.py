@@ -684,6 +684,23 @@ def test_lock_only_pip_is_incremental_and_upgrade_package_moves_just_that_packag
     assert "--upgrade-package numpy: re-resolved" in capsys.readouterr().out
 
 
+def test_upgrade_package_of_a_package_no_set_has_moves_nothing_and_says_so(offline, tmp_path: Path, capsys) -> None:
+    config, calls, _ = offline
+    lock_path = tmp_path / "images.lock"
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    first, calls[:] = lock_path.read_text(), []
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("torch",))
+    assert calls == [] and lock_path.read_text() == first
+    assert "warning: --upgrade-package torch: no pip set requires or pins it" in capsys.readouterr().err
+
+
+def test_cli_upgrade_package_refuses_only_apt(capsys) -> None:
+    from buildtool.cli import main
+
+    assert main(["lock", "--config", str(ROOT / "images.yaml"), "--only", "apt", "--upgrade-package", "packaging"]) == 2
+    assert "--upgrade-package moves pip pins" in capsys.readouterr().err
+
+
 def test_lock_upgrade_re_resolves_every_set(offline, tmp_path: Path) -> None:
     config, calls, _ = offline
     lock_path = tmp_path / "images.lock"
