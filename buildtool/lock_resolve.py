@@ -168,8 +168,13 @@ def uv_command(uv: str, job: UvJob, work: Path) -> list[str]:
     return cmd + [str(work / "requirements.in")]
 
 
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def uv_environment(index: str, ca_bundle: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """uv's environment: the index (credentials stay out of argv and ps), the CA bundle, nothing of the host's uv config."""
+    """uv's environment: the index (credentials stay out of argv and ps), the CA bundle, nothing of the host's uv config.
+
+    `ca_bundle` is a file uv trusts instead of its built-in roots (see combined_bundle())."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("UV_") or k in UV_KEEP}
     env["UV_DEFAULT_INDEX"] = index
     if ca_bundle:
@@ -177,6 +182,19 @@ def uv_environment(index: str, ca_bundle: str | None, base: dict[str, str] | Non
     elif not env.get("SSL_CERT_FILE"):  # a TLS-intercepting proxy's CA is in the platform store, not in uv's built-in roots
         env["UV_SYSTEM_CERTS"] = "1"
     return env
+
+
+def combined_bundle(site_bundle: str | None, work: Path, base: dict[str, str] | None = None) -> str | None:
+    """The site's CA bundle is an *extra* one (its mirror's or proxy's CA): uv reads SSL_CERT_FILE instead of its
+    own roots, so it gets the host's bundle (SSL_CERT_FILE, else the system one) followed by the site's."""
+    if not site_bundle:
+        return None
+    env = os.environ if base is None else base
+    host = env.get("SSL_CERT_FILE") or (SYSTEM_BUNDLE if os.path.isfile(SYSTEM_BUNDLE) else "")
+    parts = [Path(f).read_text(encoding="utf-8", errors="replace") for f in (host, site_bundle) if f and os.path.isfile(f)]
+    out = work / "ca-bundle.pem"
+    out.write_text("\n".join(part.rstrip("\n") for part in parts) + "\n", encoding="utf-8")
+    return str(out)
 
 
 def redact(text: str, index: str) -> str:
@@ -231,7 +249,7 @@ def run_uv(job: UvJob, index: str, ca_bundle: str | None = None) -> tuple[PipPin
             (work / "pylock.toml").write_text(pylock_preferences(job.preferences), encoding="utf-8")
         try:
             done = subprocess.run(uv_command(find_uv(), job, work), capture_output=True, text=True, timeout=UV_TIMEOUT_S,
-                                  env=uv_environment(index, ca_bundle))
+                                  env=uv_environment(index, combined_bundle(ca_bundle, work)))
         except subprocess.TimeoutExpired:
             raise ResolveError(f"uv took longer than {UV_TIMEOUT_S} s") from None
         if done.returncode != 0:

@@ -526,6 +526,15 @@ def test_uv_environment_passes_index_and_ca_and_drops_host_uv_settings() -> None
     assert lr.uv_environment(lr.PYPI, None, {"PATH": "/bin"})["UV_SYSTEM_CERTS"] == "1"
 
 
+def test_combined_bundle_is_the_host_bundle_then_the_sites(tmp_path: Path) -> None:
+    host, site = tmp_path / "host.pem", tmp_path / "site.pem"
+    host.write_text("HOST CA\n")
+    site.write_text("SITE CA\n")
+    out = lr.combined_bundle(str(site), tmp_path, {"SSL_CERT_FILE": str(host)})
+    assert out is not None and Path(out).read_text() == "HOST CA\nSITE CA\n"
+    assert lr.combined_bundle(None, tmp_path, {"SSL_CERT_FILE": str(host)}) is None
+
+
 def test_redact_hides_index_credentials() -> None:
     index = "https://u:s3cret@pypi.example/simple"
     said = lr.redact(f"error: Failed to fetch {index}/numpy/ (user u, token s3cret)", index)
