@@ -31,12 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from urllib.parse import unquote, urlsplit
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -51,6 +45,11 @@ from .plan import Dag, Node, build_dag
 from .render import ancestor_pins, pip_set_id, python_line
 from .writer import write_file_atomically
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 UV_TIMEOUT_S = 900
 PYPI = "https://pypi.org/simple"
 UV_KEEP = frozenset({"UV_CACHE_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT", "UV_CONCURRENT_DOWNLOADS"})
@@ -59,8 +58,10 @@ UV_KEEP = frozenset({"UV_CACHE_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_HTT
 # then serves every base, and at build time the installer's hash filter picks exactly that wheel.
 GLIBC_MAX_MINOR = 31
 UV_PLATFORM = f"x86_64-manylinux_2_{GLIBC_MAX_MINOR}"  # uv accepts manylinux_2_31 down to manylinux1 for it
+# The same platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags()).
 PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -1)) + (
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
+
 
 class ResolveError(Exception):
     """One resolution failed; the message is printed as is."""
