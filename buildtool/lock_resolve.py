@@ -317,7 +317,11 @@ class PipResolver:
         for level in pip_levels(self.dag):
             # A node below a failed one would be resolved against incomplete constraints.
             todo = [n for n in level if not any(a.id in self.failed for a in self.dag.chain(n.id)[:-1])]
-            self.failed.update(n.id for n in level if n not in todo)
+            for node in level:
+                if node not in todo:
+                    self.failed.add(node.id)
+                    above = next(a.id for a in self.dag.chain(node.id)[:-1] if a.id in self.failed)
+                    print(f"error: pip set {pip_set_id(node)} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
             planned = {n.id: plan_job(self.lock.pip.get(pip_set_id(n)), self.request(n), self.upgrade, self.upgrade_packages) for n in todo}
             todo = [n for n in todo if planned[n.id] is not None]  # the others keep their pins byte-identical
             fresh = sorted({planned[n.id] for n in todo if planned[n.id] not in self.cache}, key=repr)  # type: ignore[misc]

@@ -738,9 +738,27 @@ def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_p
     err = capsys.readouterr().err
     assert "error: pip set debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
     assert "Because there is no version of onnxruntime-gpu==1.24.4" in err
+    assert "not resolved: the set of" not in err  # ONNX Runtime sets are leaves: nothing below them was skipped
     lock = load_lock(lock_path)  # written with what did resolve: one bad requirement keeps the others' work
     assert sorted(lock.bases) == sorted(config.bases)
     assert lock.pip and not any(r.startswith("onnxruntime") for s in lock.pip.values() for r in s.requires)
+
+
+def test_a_set_below_a_failed_one_is_reported_and_not_resolved(offline, tmp_path: Path, monkeypatch, capsys) -> None:
+    config, calls, _ = offline
+    real = lr.run_uv
+
+    def failing(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+        if job.request.requires == ("pip==25.3",) and job.request.python == "3.11":
+            raise lr.ResolveError("error: Request failed after 3 retries")
+        return real(job, index_url, ca_bundle)
+
+    monkeypatch.setattr(lr, "run_uv", failing)
+    assert not lr.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
+    err = capsys.readouterr().err
+    assert "error: pip set debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
+    assert "error: pip set debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
+    assert not any(c.constraints == ("pip==25.3",) and c.python == "3.11" for c in calls)  # nothing resolved against the missing pins
 
 
 def test_resolve_lock_writes_nothing_when_apt_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
