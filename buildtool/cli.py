@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-resolve the apt pins of this base only (repeatable); every other base's pins stay byte-identical")
     p.add_argument("--jobs", type=positive_int, default=4, help="parallel pip resolutions (default: 4)")
     p.add_argument("--upgrade", action="store_true", help="re-resolve every pip set (default: only sets that are missing or whose request changed)")
+    p.add_argument("--upgrade-package", action="append", default=[], metavar="NAME",
+                   help="move this pip package to its newest version wherever it appears (repeatable): re-resolve just the sets that "
+                        "require or pin it, every other package kept at its locked version where it still fits (implies --only pip)")
     p.add_argument("--check", action="store_true",
                    help="write nothing: report pins whose .deb cannot be fetched (stale; exit 1) and pins with a newer version in -security/-updates")
     p.add_argument("--refresh-stale", action="store_true",

@@ -7,7 +7,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from .cli import EXIT_FAILED, EXIT_OK, emit_json
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json
 from .config import load_config
 from .errors import Location, UserError
 from .expand import select
@@ -168,7 +168,12 @@ def cmd_lock(args: argparse.Namespace) -> int:
     lock_path = args.lock or args.config.with_name("images.lock")
     if args.check or args.refresh_stale:
         return _lock_check(args, config, lock_path)
-    return EXIT_OK if resolve_lock(config, lock_path, only=args.only, jobs=args.jobs, bases=tuple(args.base), upgrade=args.upgrade) else EXIT_FAILED
+    if args.upgrade_package and args.only == "apt":
+        print("error: --upgrade-package moves pip pins; it cannot go with --only apt", file=sys.stderr)
+        return EXIT_USAGE
+    only = "pip" if args.upgrade_package and args.only is None else args.only  # moving one pip package never re-locks the bases
+    return EXIT_OK if resolve_lock(config, lock_path, only=only, jobs=args.jobs, bases=tuple(args.base), upgrade=args.upgrade,
+                                   upgrade_packages=tuple(args.upgrade_package)) else EXIT_FAILED
 
 
 def _lock_check(args: argparse.Namespace, config: Config, lock_path: Path) -> int:

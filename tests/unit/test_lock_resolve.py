@@ -10,10 +10,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from buildtool import apt_resolve as ar
 from buildtool import debversion as dv
@@ -23,7 +29,7 @@ from buildtool.apt_sources import AptSource
 from buildtool.config import load_config
 from buildtool.errors import UserError
 from buildtool.generate import generate
-from buildtool.lock import AptIndex, BaseApt, DebPin, Lock, PipPin, bind_bases, dump_lock, install_key, load_lock, manifest_digest
+from buildtool.lock import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock, manifest_digest
 from buildtool.lock_check import check_lock, classify, render_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -440,24 +446,56 @@ def test_check_lock_asks_for_every_pin_and_reads_every_pocket() -> None:
 # --- pip ---------------------------------------------------------------------------------------------
 
 
-def _install(name: str, version: str, archive: dict) -> dict:
-    return {"metadata": {"name": name, "version": version}, "download_info": {"url": f"https://x/{name}.whl", "archive_info": archive}}
+PYLOCK = """\
+lock-version = "1.0"
+created-by = "uv"
+requires-python = ">=3.11"
+
+[[packages]]
+name = "Protobuf"
+version = "7.36.2"
+wheels = [
+    { url = "https://files.example/p/protobuf-7.36.2-py3-none-any.whl", size = 1, hashes = { sha256 = "AAA" } },
+    { url = "https://files.example/p/protobuf-7.36.2-cp310-abi3-manylinux2014_x86_64.whl", size = 1, hashes = { sha256 = "BBB" } },
+]
+
+[[packages]]
+name = "nvidia_cudnn_cu12"
+version = "9.10.2.21"
+wheels = [{ url = "https://files.example/n/nvidia_cudnn_cu12-9.10.2.21-py3-none-manylinux_2_27_x86_64.whl", hashes = { sha256 = "CCC" } }]
+""".replace("AAA", "a" * 64).replace("BBB", "b" * 64).replace("CCC", "c" * 64)
 
 
-def test_pins_from_report_normalizes_names_and_reads_hashes() -> None:
-    report = {
-        "version": "1",
-        "install": [
-            _install("PyYAML", "6.0.2", {"hashes": {"sha256": "a" * 64}}),
-            _install("nvidia_cudnn_cu12", "9.10.2.21", {"hash": "sha256=" + "b" * 64}),
-        ],
-    }
-    assert lr.pins_from_report(report) == (PipPin("nvidia-cudnn-cu12", "9.10.2.21", "b" * 64), PipPin("pyyaml", "6.0.2", "a" * 64))
+def test_pins_from_pylock_keeps_the_hash_of_the_wheel_that_installs() -> None:
+    # the abi3 manylinux wheel outranks the pure one for CPython 3.11 (as pip and uv pick it); names are canonical
+    assert lr.pins_from_pylock(PYLOCK, "3.11") == (PipPin("nvidia-cudnn-cu12", "9.10.2.21", "c" * 64), PipPin("protobuf", "7.36.2", "b" * 64))
 
 
-def test_pins_from_report_without_sha256_fails() -> None:
-    with pytest.raises(lr.ResolveError, match="no sha256 for mpi4py"):
-        lr.pins_from_report({"install": [_install("mpi4py", "4.1.2", {"hash": "md5=00"})]})
+def test_best_wheel_follows_the_tag_ranking_of_the_target_python() -> None:
+    wheels = [{"url": f"https://x/{f}", "hashes": {"sha256": h * 64}} for f, h in (
+        ("numpy-2.3.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "1"),
+        ("numpy-2.3.1-cp311-cp311-manylinux_2_28_x86_64.whl", "2"),
+        ("numpy-2.3.1-cp311-cp311-manylinux_2_34_x86_64.whl", "3"),  # needs glibc 2.34: never chosen
+        ("numpy-2.3.1-cp311-cp311-musllinux_1_2_x86_64.whl", "4"),
+        ("numpy-2.3.1-cp312-cp312-manylinux_2_28_x86_64.whl", "5"))]
+    assert lr.best_wheel("numpy", wheels, "3.11")["hashes"]["sha256"] == "2" * 64
+    assert lr.best_wheel("numpy", wheels[4:] + wheels[:1], "3.12")["hashes"]["sha256"] == "5" * 64
+    with pytest.raises(lr.ResolveError, match="none of its wheels runs on CPython 3.9, manylinux_2_31"):
+        lr.best_wheel("numpy", wheels, "3.9")
+
+
+def test_pins_from_pylock_refuses_a_package_without_wheels_or_hash() -> None:
+    with pytest.raises(lr.ResolveError, match="mpi4py 4.1.2 without a wheel"):
+        lr.pins_from_pylock('[[packages]]\nname = "mpi4py"\nversion = "4.1.2"\nsdist = { url = "https://x/mpi4py-4.1.2.tar.gz" }\n', "3.11")
+    with pytest.raises(lr.ResolveError, match="no sha256 for the pip wheel"):
+        lr.pins_from_pylock('[[packages]]\nname = "pip"\nversion = "25.3"\nwheels = [{ url = "https://x/pip-25.3-py3-none-any.whl" }]\n', "3.11")
+    with pytest.raises(lr.ResolveError, match="unreadable pylock.toml"):
+        lr.pins_from_pylock("[[packages]\n", "3.11")
+
+
+def test_preferences_file_round_trips_through_the_pylock_reader() -> None:
+    text = lr.pylock_preferences(("numpy==2.3.1", "packaging==26.3"))
+    assert tomllib.loads(text)["packages"] == [{"name": "numpy", "version": "2.3.1"}, {"name": "packaging", "version": "26.3"}]
 
 
 def test_new_pins_drop_only_identical_inherited_pins() -> None:
@@ -466,17 +504,78 @@ def test_new_pins_drop_only_identical_inherited_pins() -> None:
     assert [p.name for p in kept] == ["onnxruntime", "pip"]
 
 
-def test_pip_command_isolated_binary_only_for_the_target_python(tmp_path: Path) -> None:
-    request = lr.PipRequest("3.9", ("mpi4py==4.1.2",), ("pip==25.3",))
-    cmd = lr.pip_command("py", request, tmp_path / "r.json", tmp_path / "t", tmp_path / "c.txt", "https://pypi.example/simple")
-    assert cmd[:4] == ["py", "-m", "pip", "--isolated"]
-    assert cmd[-1] == "mpi4py==4.1.2"
-    for flag, value in (("--python-version", "3.9"), ("--target", str(tmp_path / "t")), ("-c", str(tmp_path / "c.txt")),
-                        ("--index-url", "https://pypi.example/simple"), ("--report", str(tmp_path / "r.json"))):
+def test_uv_command_binary_only_for_the_target_python_and_platform(tmp_path: Path) -> None:
+    job = lr.UvJob(lr.PipRequest("3.9", ("mpi4py==4.1.2",), ("pip==25.3",)), ("mpi4py==4.1.1",), ("mpi4py",))
+    cmd = lr.uv_command("/bin/uv", job, tmp_path)
+    assert cmd[:3] == ["/bin/uv", "pip", "compile"] and cmd[-1] == str(tmp_path / "requirements.in")
+    for flag, value in (("--python-version", "3.9"), ("--python-platform", "x86_64-manylinux_2_31"), ("--only-binary", ":all:"),
+                        ("-c", str(tmp_path / "constraints.txt")), ("-o", str(tmp_path / "pylock.toml")), ("--format", "pylock.toml"),
+                        ("--upgrade-package", "mpi4py")):
         assert cmd[cmd.index(flag) + 1] == value
-    assert {"--dry-run", "--ignore-installed", "--only-binary=:all:"} <= set(cmd)
-    platforms = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--platform"]
-    assert platforms[0] == "manylinux_2_31_x86_64" and "manylinux_2_17_x86_64" in platforms and "manylinux1_x86_64" in platforms
+    assert {"--no-config", "--generate-hashes", "--no-header", "--no-annotate"} <= set(cmd)
+    assert not any("index" in arg for arg in cmd)  # the index (maybe with credentials) goes by environment only
+
+
+def test_uv_environment_passes_index_and_ca_and_drops_host_uv_settings() -> None:
+    host = {"PATH": "/bin", "UV_INDEX_URL": "https://elsewhere/simple", "UV_CONSTRAINT": "/etc/c.txt", "UV_CACHE_DIR": "/c",
+            "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+    env = lr.uv_environment("https://u:s3cret@pypi.example/simple", None, host)
+    assert env == {"PATH": "/bin", "UV_CACHE_DIR": "/c", "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+                   "UV_DEFAULT_INDEX": "https://u:s3cret@pypi.example/simple"}
+    assert lr.uv_environment(lr.PYPI, "/site/ca.pem", host)["SSL_CERT_FILE"] == "/site/ca.pem"
+    assert lr.uv_environment(lr.PYPI, None, {"PATH": "/bin"})["UV_SYSTEM_CERTS"] == "1"
+
+
+def test_combined_bundle_is_the_host_bundle_then_the_sites(tmp_path: Path) -> None:
+    host, site = tmp_path / "host.pem", tmp_path / "site.pem"
+    host.write_text("HOST CA\n")
+    site.write_text("SITE CA\n")
+    out = lr.combined_bundle(str(site), tmp_path, {"SSL_CERT_FILE": str(host)})
+    assert out is not None and Path(out).read_text() == "HOST CA\nSITE CA\n"
+    assert lr.combined_bundle(None, tmp_path, {"SSL_CERT_FILE": str(host)}) is None
+
+
+def test_redact_hides_index_credentials() -> None:
+    index = "https://u:s3cret@pypi.example/simple"
+    said = lr.redact(f"error: Failed to fetch {index}/numpy/ (user u, token s3cret)", index)
+    assert said == "error: Failed to fetch https://***@pypi.example/simple/numpy/ (user u, token ***)"
+    assert lr.redact("plain", lr.PYPI) == "plain"
+
+
+def test_uv_reason_and_culprits_name_the_requirement() -> None:
+    output = ("Resolved 2 packages in 3ms\nerror: No solution found when resolving dependencies\n  cause: Because nosuch-pkg was not found "
+              "in the package registry and you require nosuch-pkg==1.0, we can conclude that your requirements are unsatisfiable.\n")
+    reason = lr.uv_reason(output)
+    assert reason.startswith("error: No solution found") and "Resolved" not in reason
+    assert lr.culprits(("pip==25.3", "nosuch_pkg==1.0"), reason) == ("nosuch_pkg==1.0",)
+    assert lr.culprits(("pip==25.3",), "error: network unreachable") == ("pip==25.3",)
+
+
+# --- which sets a lock run resolves (incremental by default) ---------------------------------------------
+
+OLD = lr.PipRequest("3.11", ("onnxruntime==1.23.2",), ("pip==25.3",))
+OLD_SET = PipSet("3.11", OLD.requires, OLD.constraints, (PipPin("numpy", "2.3.1", "1" * 64), PipPin("onnxruntime", "1.23.2", "2" * 64),
+                                                         PipPin("packaging", "26.3", "3" * 64)))
+PREVIOUS = ("numpy==2.3.1", "onnxruntime==1.23.2", "packaging==26.3")
+
+
+@pytest.mark.parametrize(
+    ("found", "request_", "upgrade", "packages", "job"),
+    [
+        (OLD_SET, OLD, False, frozenset(), None),  # unchanged: kept byte-identical, uv not run
+        (None, OLD, False, frozenset(), lr.UvJob(OLD)),  # missing: resolved fresh
+        (OLD_SET, OLD, True, frozenset(), lr.UvJob(OLD)),  # --upgrade: fresh, no preferences
+        (OLD_SET, replace(OLD, requires=("onnxruntime==1.24.1",)), False, frozenset(),
+         lr.UvJob(replace(OLD, requires=("onnxruntime==1.24.1",)), PREVIOUS)),  # request changed: old pins preferred
+        (OLD_SET, replace(OLD, constraints=("pip==25.4",)), False, frozenset(),
+         lr.UvJob(replace(OLD, constraints=("pip==25.4",)), PREVIOUS)),  # an ancestor's pin moved
+        (OLD_SET, OLD, False, frozenset({"packaging"}), lr.UvJob(OLD, PREVIOUS, ("packaging",))),  # pins it: only it moves
+        (OLD_SET, OLD, False, frozenset({"onnxruntime", "torch"}), lr.UvJob(OLD, PREVIOUS, ("onnxruntime",))),  # requires it
+        (OLD_SET, OLD, False, frozenset({"torch"}), None),  # does not contain it: untouched
+    ],
+)
+def test_plan_job_decides_what_a_lock_run_resolves(found, request_, upgrade, packages, job) -> None:
+    assert lr.plan_job(found, request_, upgrade, packages) == job
 
 
 # --- offline end to end: apt's output and pip faked, the project's images.yaml ------------------------
@@ -501,6 +600,9 @@ def fake_apt_output(sources: tuple[AptSource, ...], chains: list[list[tuple[str,
     return "\n".join(out) + "\n"
 
 
+FAKE_PYPI = {"numpy": "2.0.0"}  # the newest numpy the fake uv finds
+
+
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """The project's images.yaml (a copy: the lock writes logs beside it); apt and pip faked at their edges."""
@@ -518,13 +620,17 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setattr(engine, "image_id", lambda client, ref: None)
     monkeypatch.setattr(engine, "tag", lambda client, image, ref: None)
     calls: list[lr.PipRequest] = []
+    monkeypatch.setitem(FAKE_PYPI, "numpy", "2.0.0")
 
-    def fake_pip(request: lr.PipRequest, index_url: str) -> tuple[PipPin, ...]:
+    def fake_uv(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+        request = job.request
         calls.append(request)
-        pins = tuple(PipPin(r.split("==")[0], r.split("==")[1], "0" * 64) for r in request.requires) + (PipPin("numpy", "2.0.0", "1" * 64),)
+        preferred = dict(p.split("==") for p in job.preferences)
+        numpy = FAKE_PYPI["numpy"] if "numpy" in job.upgrade_packages else preferred.get("numpy", FAKE_PYPI["numpy"])
+        pins = tuple(PipPin(r.split("==")[0], r.split("==")[1], "0" * 64) for r in request.requires) + (PipPin("numpy", numpy, "1" * 64),)
         return lr.new_pins(tuple(sorted(pins, key=lambda p: p.name)), request.constraints)
 
-    monkeypatch.setattr(lr, "run_pip", fake_pip)
+    monkeypatch.setattr(lr, "run_uv", fake_uv)
     return config, calls, resolved
 
 
@@ -562,23 +668,97 @@ def test_relocking_one_base_keeps_the_others_byte_identical(offline, tmp_path: P
     assert after.pip == before.pip
 
 
+def test_lock_only_pip_is_incremental_and_upgrade_package_moves_just_that_package(offline, tmp_path: Path, capsys) -> None:
+    config, calls, _ = offline
+    lock_path = tmp_path / "images.lock"
+    assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    first = lock_path.read_text()
+    calls.clear()
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)  # nothing changed: uv is not run, not a byte moves
+    assert calls == [] and lock_path.read_text() == first
+
+    FAKE_PYPI["numpy"] = "2.0.1"  # a newer numpy appeared; a plain run still moves nothing
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    assert calls == [] and lock_path.read_text() == first
+
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("NumPy",))
+    after = lock_path.read_text()
+    old_lines, new_lines = first.splitlines(), after.splitlines()
+    assert len(old_lines) == len(new_lines)
+    changed = [(a, b) for a, b in zip(old_lines, new_lines) if a != b]
+    assert changed and all("numpy" in a and "numpy" in b for a, b in changed)  # only numpy's lines (pins, and children's constraints)
+    assert all(a.replace("2.0.0", "2.0.1") == b for a, b in changed)
+    numpy = [p.version for s in load_lock(lock_path).pip.values() for p in s.pins if p.name == "numpy"]
+    assert numpy and set(numpy) == {"2.0.1"}
+    assert "--upgrade-package numpy: re-resolved" in capsys.readouterr().out
+
+
+def test_upgrade_package_of_a_package_no_set_has_moves_nothing_and_says_so(offline, tmp_path: Path, capsys) -> None:
+    config, calls, _ = offline
+    lock_path = tmp_path / "images.lock"
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    first, calls[:] = lock_path.read_text(), []
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("torch",))
+    assert calls == [] and lock_path.read_text() == first
+    assert "warning: --upgrade-package torch: no pip set requires or pins it" in capsys.readouterr().err
+
+
+def test_cli_upgrade_package_refuses_only_apt(capsys) -> None:
+    from buildtool.cli import main
+
+    assert main(["lock", "--config", str(ROOT / "images.yaml"), "--only", "apt", "--upgrade-package", "packaging"]) == 2
+    assert "--upgrade-package moves pip pins" in capsys.readouterr().err
+
+
+def test_lock_upgrade_re_resolves_every_set(offline, tmp_path: Path) -> None:
+    config, calls, _ = offline
+    lock_path = tmp_path / "images.lock"
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    first = len(calls)
+    calls.clear()
+    FAKE_PYPI["numpy"] = "2.0.1"
+    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade=True)
+    assert len(calls) >= first  # every distinct set again (children see new constraints: maybe more distinct requests)
+    assert "2.0.0" not in lock_path.read_text()
+
+
 def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
     config, _, _ = offline
-    real = lr.run_pip
+    real = lr.run_uv
 
-    def failing(request: lr.PipRequest, index_url: str) -> tuple[PipPin, ...]:
-        if any(r.startswith("onnxruntime") for r in request.requires):
-            raise lr.ResolveError("ERROR: No matching distribution found")
-        return real(request, index_url)
+    def failing(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+        if any(r.startswith("onnxruntime") for r in job.request.requires):
+            raise lr.ResolveError("error: No solution found when resolving dependencies\n  cause: Because there is no version of "
+                                  "onnxruntime-gpu==1.24.4 and you require onnxruntime-gpu==1.24.4, we can conclude ...")
+        return real(job, index_url, ca_bundle)
 
-    monkeypatch.setattr(lr, "run_pip", failing)
+    monkeypatch.setattr(lr, "run_uv", failing)
     lock_path = tmp_path / "images.lock"
     assert not lr.resolve_lock(config, lock_path, only=None, jobs=2)
     err = capsys.readouterr().err
-    assert "did not resolve" in err and "No matching distribution found" in err
+    assert "error: pip set debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
+    assert "Because there is no version of onnxruntime-gpu==1.24.4" in err
+    assert "not resolved: the set of" not in err  # ONNX Runtime sets are leaves: nothing below them was skipped
     lock = load_lock(lock_path)  # written with what did resolve: one bad requirement keeps the others' work
     assert sorted(lock.bases) == sorted(config.bases)
     assert lock.pip and not any(r.startswith("onnxruntime") for s in lock.pip.values() for r in s.requires)
+
+
+def test_a_set_below_a_failed_one_is_reported_and_not_resolved(offline, tmp_path: Path, monkeypatch, capsys) -> None:
+    config, calls, _ = offline
+    real = lr.run_uv
+
+    def failing(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+        if job.request.requires == ("pip==25.3",) and job.request.python == "3.11":
+            raise lr.ResolveError("error: Request failed after 3 retries")
+        return real(job, index_url, ca_bundle)
+
+    monkeypatch.setattr(lr, "run_uv", failing)
+    assert not lr.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
+    err = capsys.readouterr().err
+    assert "error: pip set debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
+    assert "error: pip set debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
+    assert not any(c.constraints == ("pip==25.3",) and c.python == "3.11" for c in calls)  # nothing resolved against the missing pins
 
 
 def test_resolve_lock_writes_nothing_when_apt_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
