@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from .ci_plan import level_matrix, missing_levels, plan_against_registry, selected_nodes, selection_levels
+from .ci_plan import level_matrix, missing_levels, selected_nodes, selection_levels
 from .errors import OperationError
 from .registry import Registry, RegistryClient, ensure_parent, push_tag
 
@@ -70,16 +70,13 @@ def cmd_missing(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """What a runner would do: build / pull / leave in the registry, from the registry and local tags alone."""
-    from .remote import local_tags, pull_for_build
+    from .remote import pull_for_build, registry_plan
 
     t0 = time.monotonic()
     config, g, nodes, _ = _selection(args)
     reg = _registry(args, config)
     tag_of = {n: g.rendered[n].tag for n in nodes}
-    parents = {n: g.dag.nodes[n].parent for n in nodes}
-    client = RegistryClient(reg)
-    remote = client.existing(tag_of.values(), jobs=args.lookups)
-    plan = plan_against_registry(nodes, parents, tag_of, local_tags(), remote)
+    plan, client = registry_plan(nodes, g, reg, args.lookups)
     pulled: dict[str, str] = {}
     if args.pull and plan.to_pull:
         from . import engine
