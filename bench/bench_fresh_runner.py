@@ -9,7 +9,7 @@ Setup (root): the registry of scripts/registry.sh (port $BUILDTOOL_HANDOFF_REGIS
 scripts/second-engine.sh is wiped and started: an empty cache, as on a fresh CI runner.
 
 Measured:
-  skip      wall time of `python -m buildtool.remote build --group G [--filter F]` on the empty
+  skip      wall time of `buildtool ci build --group G [--filter F]` on the empty
             engine, process start to exit (target < 5 s): HEAD one manifest per node, list the
             engine's tags (none), decide; asserted: nothing built, nothing pulled, the engine still
             has no image.
@@ -89,12 +89,12 @@ def main() -> int:
     nodes = nodes_in_order(args.group, args.filter)
 
     # the registry must hold every selected node
-    in_registry = json.loads(run([PY, "-m", "buildtool.remote", "missing", *sel], env=base_env).stdout)["missing"]
+    in_registry = json.loads(run([PY, "-m", "buildtool", "ci", "missing", *sel], env=base_env).stdout)["missing"]
     if in_registry:
         if not args.publish:
             sys.exit(f"the registry lacks {in_registry} of the {len(nodes)} selected nodes; run with --publish (pushes them from the default engine)")
         t0 = time.monotonic()
-        run([PY, "-m", "buildtool.remote", "push", *(e["tag"] for e in nodes)], env=base_env)
+        run([PY, "-m", "buildtool", "ci", "push", *(e["tag"] for e in nodes)], env=base_env)
         print(f"published in {time.monotonic() - t0:.0f} s", file=sys.stderr)
 
     # a fresh runner: engine B, wiped
@@ -106,7 +106,7 @@ def main() -> int:
         times, decision = [], {}
         for _ in range(max(1, args.repeat)):
             t0 = time.monotonic()
-            done = run([PY, "-m", "buildtool.remote", "build", *sel, "--logs", "/tmp/bench-fresh-runner-logs"], env=env_b)
+            done = run([PY, "-m", "buildtool", "ci", "build", *sel, "--logs", "/tmp/bench-fresh-runner-logs"], env=env_b)
             times.append(time.monotonic() - t0)
             line = next(x for x in done.stdout.splitlines() if x.startswith("registry-plan: "))
             decision = json.loads(line[len("registry-plan: "):])

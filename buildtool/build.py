@@ -38,6 +38,7 @@ from . import engine
 from .apt_sources import fetch_roots
 from .errors import OperationError
 from .generate import Generated
+from .git import git_revision
 from .interrupts import sigterm_as_interrupt
 from .lock import Lock, load_lock
 from .model import Config, Variant
@@ -165,17 +166,6 @@ def new_run_id(logs: Path, now: _dt.datetime | None = None) -> str:
         n += 1
         run_id = f"{stamp}-{n}"
     return run_id
-
-
-def git_revision(where: Path) -> str | None:
-    try:
-        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if sha.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 # --------------------------------------------------------------------------- runner (the engine edge)

@@ -139,7 +139,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh-stale", action="store_true",
                    help="re-lock only the bases with stale pins or a moved base, announce what moved, regenerate generated/")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--check output")
+
+    _ci(sub)
     return parser
+
+
+def _ci(sub: argparse._SubParsersAction) -> None:
+    """`buildtool ci <verb>`: the registry-side jobs of CI (buildtool/ci_commands.py)."""
+    ci = sub.add_parser("ci", help="CI against the registry: missing nodes, plan, build/pull/push by content-hash tag")
+    verbs = ci.add_subparsers(dest="ci_command", metavar="VERB", required=True)
+
+    def common(sp: argparse.ArgumentParser, selection: bool = True) -> None:
+        _common(sp)
+        sp.add_argument("--registry", default=None, help="host[:port], http://host[:port] for plain HTTP (default: the site overlay's, "
+                                                         "which $BUILDTOOL_REGISTRY overrides)")
+        if selection:
+            _selection(sp)
+            sp.add_argument("--node", default=None, help="only this node's chain")
+            sp.add_argument("--lookups", type=positive_int, default=8, help="HEAD requests in flight (default: 8)")
+
+    sp = verbs.add_parser("missing", help="job matrix of the nodes whose content-hash tag the registry lacks")
+    common(sp)
+    sp.add_argument("--level", type=level, default=None)
+    sp.add_argument("--github-output", default=None, help="also append levelN=/anyN=/missing= lines to this file ($GITHUB_OUTPUT)")
+
+    sp = verbs.add_parser("plan", help="build / pull / skip decision from the registry alone")
+    common(sp)
+    sp.add_argument("--pull", action="store_true", help="also pull the ancestors of the nodes to build")
+
+    sp = verbs.add_parser("build", help="build the selection (or --node's chain) with the registry as the cache")
+    common(sp)
+    sp.add_argument("--jobs", type=positive_int, default=2)
+    sp.add_argument("--ca-bundle", type=Path, default=None)
+    sp.add_argument("--logs", type=Path, default=Path("logs"))
+    sp.add_argument("--out", type=Path, default=Path("generated"))
+    _format(sp)
+
+    sp = verbs.add_parser("images", help="image names whose leaf node is --node (comma-separated), or with --tags their content-hash tags")
+    common(sp)
+    sp.add_argument("--tags", action="store_true")
+
+    sp = verbs.add_parser("pull", help="pull content-hash tags from the registry, retag locally")
+    common(sp, selection=False)
+    sp.add_argument("tags", nargs="+")
+
+    sp = verbs.add_parser("push", help="push local content-hash tags to the registry")
+    common(sp, selection=False)
+    sp.add_argument("tags", nargs="+")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from .ci_plan import level_matrix, restrict_to_nodes, selected_nodes, selection_levels
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json
 from .config import load_config
 from .errors import Location, UserError
@@ -145,19 +146,13 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     config, g, chosen = _selected(args)
-    wanted: set[str] = set()
-    for v in chosen:
-        wanted.update(n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base")
-    levels = [[nid for nid in ids if nid in wanted] for ids in g.dag.levels()]
-    levels = [ids for ids in levels if ids]
+    levels = selection_levels(g, selected_nodes(g, chosen))
     if args.level is None:
         emit_json({"levels": len(levels), "nodes_per_level": [len(ids) for ids in levels]})
         return EXIT_OK
     if not 0 <= args.level < len(levels):
         raise UserError(f"no DAG level {args.level}", where=Location("--level"), key="--level", expected=f"0..{len(levels) - 1}", found=args.level)
-    include = [{"node": nid, "tag": g.rendered[nid].tag, "parent_tag": g.rendered[nid].parent_ref,
-                "context": f"generated/nodes/{nid}", "base": g.dag.nodes[nid].base.key} for nid in levels[args.level]]
-    emit_json({"include": include})
+    emit_json(level_matrix(g.dag, g.rendered, levels[args.level]))
     return EXIT_OK
 
 
@@ -244,14 +239,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     config, g, chosen = _selected(args)
     if args.from_registry is None and not args.node:
         return run_build(config, g, chosen, args)
-    from . import remote
-
-    nodes = remote.selected_nodes(g, chosen, args.node)
+    nodes = selected_nodes(g, chosen, args.node)
     if args.from_registry is not None:
-        registry = remote.Registry.from_env(host=args.from_registry or config.site.registry, namespace=config.site.namespace,
-                                            insecure=config.site.insecure)
-        return remote.build_with_registry(config, g, nodes, args, registry)
-    view, only = remote.restrict_to_nodes(g, [args.node])
+        from .registry import Registry
+        from .remote import build_with_registry
+
+        return build_with_registry(config, g, nodes, args, Registry.from_site(config.site, host=args.from_registry or None))
+    view, only = restrict_to_nodes(g, [args.node])
     return run_build(config, view, only, args)
 
 
@@ -288,3 +282,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     config, g, chosen = _selected(args)
     return run_publish(config, g, chosen, args)
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    """`buildtool ci <verb>` (buildtool/ci_commands.py)."""
+    from .ci_commands import run
+
+    return run(args)

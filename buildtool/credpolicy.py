@@ -1,4 +1,4 @@
-"""Where credentials may go: one policy for both registry clients, the lock's mirrors and every printed URL.
+"""Where credentials may go: one policy for the registry client (buildtool/registry.py), the lock's mirrors and every printed URL.
 
 - Basic credentials go only to the registry's own origin (scheme, host, port), and only over TLS; plain
   HTTP only to a loopback registry the site marks insecure (a test registry on 127.0.0.1).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ci_plan import level_matrix
 from .jsonfmt import to_json
 from .model import Config
 from .plan import Dag
@@ -77,16 +78,8 @@ def _target_name(node_id: str) -> str:
 
 
 def ci_matrices(dag: Dag, rendered: dict[str, RenderedNode]) -> dict[str, str]:
-    """One JSON job matrix per DAG level: {"include": [{node, parent, tag, context}, ...]}."""
-    out = {}
-    for level, ids in enumerate(dag.levels()):
-        include = [
-            {"node": nid, "tag": rendered[nid].tag, "parent_tag": rendered[nid].parent_ref, "context": f"generated/nodes/{nid}",
-             "base": dag.nodes[nid].base.key}
-            for nid in ids
-        ]
-        out[f"level-{level}.json"] = to_json({"include": include})
-    return out
+    """One JSON job matrix per DAG level: {"include": [ci_plan.matrix_entry, ...]}."""
+    return {f"level-{level}.json": to_json(level_matrix(dag, rendered, ids)) for level, ids in enumerate(dag.levels())}
 
 
 def images_table(config: Config, dag: Dag, rendered: dict[str, RenderedNode], groups: dict[str, list[str]]) -> str:

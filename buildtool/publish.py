@@ -18,14 +18,13 @@ error/errorDetail fails that image (buildtool.registry.read_push_stream). The di
 image comes from the stream's final aux record. The release record, package manifests and
 release notes (apt and pip packages added/removed/changed since the image's previous
 release) are written under releases/ (buildtool.release) — commit them.
-Credentials: buildtool.registry.load_credentials (environment or Docker config); never printed.
+Registry settings, CA and credentials (environment or Docker config, never printed): buildtool.registry.Registry.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -37,8 +36,9 @@ from typing import Any, TextIO
 from .cli_types import positive_int
 from .engine import docker_client, split_ref
 from .errors import Location, OperationError, UserError
+from .git import git_revision
 from .model import Config
-from .registry import Credentials, PushResult, RegistryClient, RegistryError, engine_login, load_credentials, mask, read_push_stream
+from .registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
 from .release import (
     MANIFEST_SCRIPT,
     ImageNotes,
@@ -316,17 +316,6 @@ def collect_manifest(client: Any, p: ImagePlan) -> Manifest:
     return parse_manifest_output(raw.decode("utf-8", errors="replace"))
 
 
-def push_tag(client: Any, p: ImagePlan, tag: str, registry: str, creds: Credentials | None, reporter: Reporter) -> PushResult:
-    from docker.errors import APIError
-
-    try:
-        client.api.tag(p.image_id, p.repository, tag, force=True)
-        stream = client.api.push(p.repository, tag, stream=True, decode=True, auth_config=creds.auth_config() if creds else None)
-        return read_push_stream(stream, p.repository, tag, registry, creds, on_event=reporter.log)
-    except APIError as exc:
-        raise RegistryError(mask(f"registry {registry}: push of {p.repository}:{tag} failed: {exc.explanation or exc}", creds)) from None
-
-
 def untag(client: Any, refs: list[str]) -> None:
     from docker.errors import APIError
 
@@ -335,17 +324,6 @@ def untag(client: Any, refs: list[str]) -> None:
             client.api.remove_image(ref, force=False, noprune=True)
         except APIError:
             pass
-
-
-def git_revision() -> str:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    if done.returncode != 0:
-        return "unknown"
-    return done.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 # The command --------------------------------------------------------------------------------------------------------
@@ -367,7 +345,8 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
     if not (len(date) == 8 and date.isdigit()):
         raise UserError("the release date must be YYYYMMDD", key="--date", expected="e.g. 20261123", found=date)
     plans = image_plans(config, g, chosen)
-    creds = load_credentials(registry, site.credentials, env)
+    settings = Registry.from_site(site, env=env)
+    creds = settings.creds
     started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     reporter = Reporter(opts.output_format, out, None if opts.dry_run else opts.logs / f"publish-{started}.log", creds)
 
@@ -390,7 +369,7 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
     pending_file = pending_path(opts.state, registry, namespace)
     pending = _read_json(pending_file)
 
-    rc = registry_client or RegistryClient(registry, creds, insecure=site.insecure)
+    rc = registry_client or RegistryClient(settings)
     registry_tags: set[str] = set()
     note = ""
     try:
@@ -454,7 +433,7 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
             for tag in p.immutable:
                 local_refs.append(f"{p.repository}:{tag}")
                 try:
-                    results.append(push_tag(client, p, tag, registry, creds, reporter))
+                    results.append(push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log))
                 except RegistryError as exc:
                     done = ", ".join(published) or "none"
                     raise RegistryError(f"{exc}; no moving tag was updated; images with their immutable tags pushed: {done}; "
@@ -478,7 +457,7 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
             for tag in p.moving:
                 local_refs.append(f"{p.repository}:{tag}")
                 try:
-                    r = push_tag(client, p, tag, registry, creds, reporter)
+                    r = push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log)
                 except RegistryError as exc:
                     raise RegistryError(f"{exc}; every immutable tag of release {plan.release} is pushed but some moving tags "
                                         "were not updated; rerun publish to complete it") from None
@@ -489,7 +468,7 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
     finally:
         untag(client, local_refs)
 
-    revision = git_revision()
+    revision = git_revision(REPO) or "unknown"
     release_entry = _release_entry(plan, published, revision, manifests)
     notes = _notes(plan, published, record, files, manifests, revision)
     write_json(files.record, add_release(record, release_entry))

@@ -1,13 +1,34 @@
-"""The registry edge of `buildtool publish`: credentials, a small Registry HTTP API v2 client,
-engine login, and reading the engine's push stream.
+"""The registry edge: one place for everything buildtool says to an image registry.
 
-Secrets never leave this module in clear text: `Credentials` hides its password from repr,
-and every message that could carry one goes through `Credentials.mask()` (the password and
-its base64 `user:password` form become `***`).
+- Settings (`Registry`): host[:port], namespace, scheme (`http://` only when asked for, e.g.
+  `--registry http://127.0.0.1:5000`), insecure (site overlay `insecure` / BUILDTOOL_INSECURE_REGISTRY),
+  the registry CA and the credentials.
+- The HTTP API v2 (`RegistryClient`, on requests: the docker SDK already depends on it, and its
+  Session gives connection reuse for the parallel HEAD lookups, streamed blobs, and one hook,
+  `should_strip_auth`, where credpolicy decides what a redirect keeps): ping, Basic/Bearer challenges
+  (credpolicy.py decides where credentials may go), tags, manifest HEAD/GET, blobs, the catalog.
+- The engine side (docker SDK): login check, pulling a content-hash tag and retagging it locally
+  (`ensure_parent`), pushing a tag and reading the push stream (`push_image`, `push_tag`).
 
-The registry's own CA: the client trusts what the engine trusts for that registry,
-`/etc/docker/certs.d/<host:port>/ca.crt` (what `scripts/registry.sh` installs), else
-$BUILDTOOL_REGISTRY_CA, else the system bundle.
+The registry CA, first match wins (the same for every command):
+  1. /etc/docker/certs.d/<host:port>/ca.crt (where the Docker Engine itself looks, what
+     `scripts/registry.sh` installs; $BUILDTOOL_DOCKER_CERTS_D moves the folder), so the lookups
+     trust exactly what the engine's pushes and pulls trust;
+  2. $BUILDTOOL_REGISTRY_CA;
+  3. the system trust store.
+
+Credentials, by the site's `credentials` (BUILDTOOL_CREDENTIALS):
+  - `env` (default): $BUILDTOOL_REGISTRY_USER with $BUILDTOOL_REGISTRY_PASSWORD (or the file named by
+    $BUILDTOOL_REGISTRY_PASSWORD_FILE; the variable wins over the file); a user without a password,
+    or the reverse, is an error; when neither is set, the Docker config as below;
+  - `docker-config`: the Docker config only ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):
+    credHelpers[<host>], else credsStore (`docker-credential-<helper> get`), else auths[<host>]
+    (identitytoken, else auth, else username/password);
+  - none found: anonymous (anonymous bearer tokens are fetched when a registry offers them).
+
+Secrets never leave this module in clear text: `Credentials` and `Registry` hide the password from
+repr, and every message that could carry one goes through `mask()` (the password and its base64
+`user:password` forms become `***`, URLs' user:password become user:***).
 """
 
 from __future__ import annotations
@@ -17,12 +38,16 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .credpolicy import mask_url, may_send_basic, realm_problem
+from .credpolicy import keeps_authorization, mask_url, may_send_basic, realm_problem
+from .engine import split_ref
 from .errors import OperationError
 
 CERTS_D = Path(os.environ.get("BUILDTOOL_DOCKER_CERTS_D", "/etc/docker/certs.d"))
@@ -34,6 +59,9 @@ MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ))
+LOCAL_NAMESPACE = "buildtool"  # local content-hash tags: buildtool/<node>:h-<hash20>
+DEFAULT_HOST = "127.0.0.1:5000"
+DEFAULT_LOOKUPS = 8  # HEAD requests in flight
 ENV_USER, ENV_PASSWORD, ENV_PASSWORD_FILE = "BUILDTOOL_REGISTRY_USER", "BUILDTOOL_REGISTRY_PASSWORD", "BUILDTOOL_REGISTRY_PASSWORD_FILE"
 
 
@@ -82,12 +110,12 @@ def config_key(registry: str) -> str:
     return HUB_CONFIG_KEY if registry in DOCKER_HUB else registry
 
 
-def docker_config_path(env: dict[str, str]) -> Path:
+def docker_config_path(env: Mapping[str, str]) -> Path:
     base = env.get("DOCKER_CONFIG") or str(Path(env.get("HOME") or Path.home()) / ".docker")
     return Path(base) / "config.json"
 
 
-def load_credentials(registry: str, source: str, env: dict[str, str] | None = None,
+def load_credentials(registry: str, source: str, env: Mapping[str, str] | None = None,
                      helper_runner: Callable[[str, str], str] | None = None) -> Credentials | None:
     """Credentials for `registry`; None when there are none (anonymous).
 
@@ -162,11 +190,12 @@ def _run_helper(helper: str, server: str) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-# The registry's HTTP API -----------------------------------------------------------------------
+# Settings --------------------------------------------------------------------------------------
 
 
-def ca_for(registry: str, env: dict[str, str] | None = None) -> str | bool:
-    """What to verify the registry's TLS certificate with: certs.d's ca.crt, $BUILDTOOL_REGISTRY_CA, else True."""
+def ca_for(registry: str, env: Mapping[str, str] | None = None) -> str | bool:
+    """What to verify the registry's TLS certificate with (see the module docstring): certs.d's ca.crt,
+    else $BUILDTOOL_REGISTRY_CA, else True (the system trust store)."""
     env = os.environ if env is None else env
     ca = CERTS_D / registry / "ca.crt"
     if ca.is_file():
@@ -176,31 +205,132 @@ def ca_for(registry: str, env: dict[str, str] | None = None) -> str | bool:
     return True
 
 
-def api_base(registry: str) -> str:
-    host = "registry-1.docker.io" if registry in DOCKER_HUB else registry
-    return f"https://{host}"
+@dataclass(frozen=True)
+class Registry:
+    """Where images go and how to reach it: the one settings object of every registry caller."""
+
+    host: str  # host[:port], no scheme
+    namespace: str = LOCAL_NAMESPACE
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    ca: Path | None = None  # None: the system trust store
+    scheme: str = "https"
+    insecure: bool = False  # plain HTTP allowed for credentials (loopback only) and for bearer realms
+    source: str = ""  # where the credentials came from, for messages
+    identity_token: bool = False  # password is an OAuth refresh token
+
+    @classmethod
+    def resolve(cls, host: str, namespace: str = LOCAL_NAMESPACE, *, insecure: bool = False, credentials: str = "env",
+                env: Mapping[str, str] | None = None) -> Registry:
+        """Settings for `host` ("http://" in front for plain HTTP): the CA and the credentials by the documented precedence."""
+        env = dict(os.environ if env is None else env)
+        scheme = "https"
+        if "://" in host:
+            scheme, host = host.split("://", 1)
+        host = host.rstrip("/")
+        ca = ca_for(host, env)
+        return cls.with_credentials(host, load_credentials(host, credentials, env), namespace=namespace,
+                                    ca=None if ca is True else Path(str(ca)), scheme=scheme, insecure=insecure)
+
+    @classmethod
+    def with_credentials(cls, host: str, creds: Credentials | None, **kw: Any) -> Registry:
+        if creds is None:
+            return cls(host=host, **kw)
+        return cls(host=host, username=creds.username, password=creds.password, source=creds.source,
+                   identity_token=creds.identity_token, **kw)
+
+    @classmethod
+    def from_site(cls, site: Any, host: str | None = None, env: Mapping[str, str] | None = None) -> Registry:
+        """The site overlay's registry (BUILDTOOL_* variables already applied), or `host` instead of its host."""
+        return cls.resolve(host or site.registry, site.namespace, insecure=site.insecure, credentials=site.credentials, env=env)
+
+    @classmethod
+    def from_env(cls, host: str | None = None, namespace: str | None = None, env: Mapping[str, str] | None = None,
+                 insecure: bool | None = None, credentials: str | None = None) -> Registry:
+        """Without a site overlay: BUILDTOOL_REGISTRY, BUILDTOOL_NAMESPACE, BUILDTOOL_INSECURE_REGISTRY, BUILDTOOL_CREDENTIALS."""
+        env = dict(os.environ if env is None else env)
+        if insecure is None:
+            insecure = env.get("BUILDTOOL_INSECURE_REGISTRY", "") in ("1", "true")
+        return cls.resolve(host or env.get("BUILDTOOL_REGISTRY") or DEFAULT_HOST, namespace or env.get("BUILDTOOL_NAMESPACE") or LOCAL_NAMESPACE,
+                           insecure=insecure, credentials=credentials or env.get("BUILDTOOL_CREDENTIALS") or "env", env=env)
+
+    @property
+    def creds(self) -> Credentials | None:
+        if not (self.username or self.password):
+            return None
+        return Credentials(self.username or "", self.password or "", self.source, self.identity_token)
+
+    @property
+    def api_host(self) -> str:
+        return "registry-1.docker.io" if self.host in DOCKER_HUB else self.host
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.api_host}"
+
+    def repository(self, local_tag: str) -> tuple[str, str]:
+        """'buildtool/<node>:h-x' -> ('<ns>/<node>', 'h-x'), the registry-side repository and tag."""
+        repo, tag = split_ref(local_tag)
+        name = repo.split("/", 1)[1] if repo.startswith(LOCAL_NAMESPACE + "/") else repo
+        return f"{self.namespace}/{name}", tag
+
+    def remote_ref(self, local_tag: str) -> str:
+        repo, tag = self.repository(local_tag)
+        return f"{self.host}/{repo}:{tag}"
+
+    def auth_config(self) -> dict[str, str] | None:
+        """For the docker SDK's pull (the engine talks to the registry); None when anonymous."""
+        creds = self.creds
+        return None if creds is None else {**creds.auth_config(), "serveraddress": self.host}
+
+
+# The registry's HTTP API -----------------------------------------------------------------------
 
 
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
+def _session() -> Any:
+    """A requests Session that never uses proxies or ~/.netrc and whose redirects keep Authorization
+    only within one origin (credpolicy.keeps_authorization; requests alone keeps it on http -> https)."""
+    import requests
+
+    class SameOriginAuth(requests.Session):
+        def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+            return not keeps_authorization(old_url, new_url)
+
+    session = SameOriginAuth()
+    session.trust_env = False
+    return session
+
+
 class RegistryClient:
-    """Registry HTTP API v2: ping, authenticate (Basic or Bearer token), tags, manifests, blobs."""
+    """Registry HTTP API v2: ping, authenticate (Basic or Bearer token), tags, manifests, blobs.
 
-    def __init__(self, registry: str, creds: Credentials | None, verify: str | bool | None = None, timeout: float = 15.0,
+    `registry` is a Registry, or a bare host[:port] with `creds` (`verify`: a CA file, or False).
+    Without a ping first, a request with credentials sends Basic (where credpolicy allows it) and
+    answers the registry's challenge once; after a ping, the challenge it learned is used.
+    """
+
+    def __init__(self, registry: Registry | str, creds: Credentials | None = None, verify: str | bool | None = None, timeout: float = 15.0,
                  insecure: bool = False) -> None:
-        import requests
-
-        self.registry = registry
-        self.insecure = insecure  # the site marks the registry insecure: a plain-http token realm is allowed
-        self.creds = creds
-        self.base = api_base(registry)
+        if isinstance(registry, str):
+            ca = ca_for(registry) if verify is None else verify
+            registry = Registry.with_credentials(registry, creds, insecure=insecure)
+        else:
+            ca = (str(registry.ca) if registry.ca else True) if verify is None else verify
+        self.settings = registry
+        self.registry = registry.host
+        self.insecure = registry.insecure
+        self.creds = registry.creds
+        self.base = registry.base
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxy for a registry (and no ~/.netrc)
-        self.session.verify = ca_for(registry) if verify is None else verify
+        self.session = _session()
+        self.session.verify = ca
         self._tokens: dict[str, str] = {}
         self._challenge: tuple[str, dict[str, str]] | None = None
+        self._lock = threading.Lock()
+        self.requests = 0
 
     def _fail(self, what: str) -> RegistryError:
         return RegistryError(mask(f"registry {self.registry}: {what}", self.creds))
@@ -208,6 +338,8 @@ class RegistryClient:
     def _request(self, method: str, url: str, **kw: Any):
         import requests
 
+        with self._lock:
+            self.requests += 1
         try:
             return self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.exceptions.SSLError as exc:
@@ -242,60 +374,77 @@ class RegistryClient:
         assert self.creds is not None
         return self._fail(f"credentials of user {self.creds.username!r} (from {self.creds.source}) rejected: 401 Unauthorized")
 
+    def _basic(self) -> dict[str, str]:
+        assert self.creds is not None
+        if not may_send_basic(self.base, self.settings.api_host, self.insecure):
+            raise self._fail(f"not sending credentials to {self.base}: Basic credentials go over https to the registry itself only "
+                             "(plain http only to a loopback registry marked insecure: site overlay `insecure: true` or "
+                             "BUILDTOOL_INSECURE_REGISTRY=1)")
+        raw = f"{self.creds.username}:{self.creds.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
     def _auth_headers(self, scope: str) -> dict[str, str]:
-        if self.creds is None or self._challenge is None:
-            return {}
+        if self._challenge is None:
+            # No challenge seen yet: Basic up front (one request per lookup against an htpasswd registry).
+            return self._basic() if self.creds is not None and not self.creds.identity_token else {}
         scheme, params = self._challenge
         if scheme == "basic":
-            raw = f"{self.creds.username}:{self.creds.password}".encode()
-            if not may_send_basic(self.base, self.registry if self.registry not in DOCKER_HUB else "registry-1.docker.io", self.insecure):
-                raise self._fail(f"not sending credentials to {self.base}: Basic credentials go over https to the registry itself only")
-            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+            return self._basic() if self.creds is not None else {}
         if scheme == "bearer":
-            token = self._tokens.get(scope)
+            with self._lock:
+                token = self._tokens.get(scope)
             if token is None:
                 token = self._token(params, scope)
-                self._tokens[scope] = token
+                with self._lock:
+                    self._tokens[scope] = token
             return {"Authorization": f"Bearer {token}"}
+        if self.creds is None:
+            return {}
         raise self._fail(f"asks for an authentication scheme buildtool does not speak ({scheme})")
 
     def _token(self, params: dict[str, str], scope: str) -> str:
-        assert self.creds is not None
         realm = params.get("realm")
         if not realm:
             raise self._fail("sent a Bearer challenge without a realm")
         problem = realm_problem(realm, self.insecure)
-        if problem:
+        if problem and self.creds is not None:
             raise self._fail(f"not sending credentials: {problem}")
         query = {"service": params.get("service", "")}
         if scope:
             query["scope"] = scope
-        if self.creds.identity_token:
+        if self.creds is None:
+            r = self._request("GET", realm, params=query)
+        elif self.creds.identity_token:
             r = self._request("POST", realm, data={"grant_type": "refresh_token", "refresh_token": self.creds.password,
                                                    "service": query["service"], "scope": scope, "client_id": "buildtool"})
         else:
             r = self._request("GET", realm, params=query, auth=(self.creds.username, self.creds.password))
         if r.status_code in (401, 403):
-            raise self._rejected()
+            raise self._rejected() if self.creds is not None else self._fail("needs credentials for a token")
         if r.status_code != 200:
             raise self._fail(f"token endpoint answered {r.status_code}")
-        body = r.json()
-        token = body.get("token") or body.get("access_token")
+        try:
+            body = r.json()
+        except ValueError:
+            raise self._fail("token endpoint answered something that is not JSON") from None
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise self._fail("token endpoint answered without a token")
-        return token
+        return str(token)
 
     def _get(self, path: str, scope: str, method: str = "GET", **kw: Any):
-        if self._challenge is None:
-            self.ping()
         extra = kw.pop("headers", {})
-        r = self._request(method, f"{self.base}{path}", headers={**extra, **self._auth_headers(scope)}, **kw)
-        if r.status_code == 401 and self.creds is not None:
-            # An open /v2/ (no challenge at ping) or a new realm for this scope: answer this challenge once.
+        seen = self._challenge
+        auth = self._auth_headers(scope)
+        r = self._request(method, f"{self.base}{path}", headers={**extra, **auth}, **kw)
+        if r.status_code == 401:
+            # No challenge yet, or a new realm for this scope: answer this challenge once.
             challenge = _parse_challenge(r.headers.get("WWW-Authenticate", ""))
-            if challenge[0] and challenge != self._challenge:
+            sent_basic = auth.get("Authorization", "").startswith("Basic ")
+            if challenge[0] and challenge != seen and not (challenge[0] == "basic" and sent_basic):
                 self._challenge = challenge
-                self._tokens.pop(scope, None)
+                with self._lock:
+                    self._tokens.pop(scope, None)
                 r = self._request(method, f"{self.base}{path}", headers={**extra, **self._auth_headers(scope)}, **kw)
         if r.status_code == 401:
             raise self._rejected() if self.creds is not None else self._fail("needs credentials")
@@ -317,14 +466,32 @@ class RegistryClient:
             path = m.group(1) if m else ""
         return out
 
-    def manifest_digest(self, repository: str, reference: str) -> str | None:
-        r = self._get(f"/v2/{repository}/manifests/{reference}", f"repository:{repository}:pull", method="HEAD",
-                      headers={"Accept": MANIFEST_TYPES})
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
+    def _head_manifest(self, repository: str, reference: str):
+        r = self._get(f"/v2/{repository}/manifests/{urllib.parse.quote(reference, safe=':')}", f"repository:{repository}:pull",
+                      method="HEAD", headers={"Accept": MANIFEST_TYPES})
+        if r.status_code not in (200, 404):
             raise self._fail(f"HEAD manifest {repository}:{reference} answered {r.status_code}")
-        return r.headers.get("Docker-Content-Digest")
+        return r
+
+    def manifest_exists(self, repository: str, reference: str) -> bool:
+        """True on 200, False on 404; RegistryError on anything else."""
+        return self._head_manifest(repository, reference).status_code == 200
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        r = self._head_manifest(repository, reference)
+        return None if r.status_code == 404 else r.headers.get("Docker-Content-Digest")
+
+    def existing(self, local_tags: Iterable[str], jobs: int = DEFAULT_LOOKUPS) -> set[str]:
+        """The subset of `local_tags` (buildtool/<node>:h-...) whose manifest the registry has."""
+        tags = sorted(set(local_tags))
+        if not tags:
+            return set()
+
+        def probe(t: str) -> tuple[str, bool]:
+            return t, self.manifest_exists(*self.settings.repository(t))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tags)))) as pool:
+            return {t for t, ok in pool.map(probe, tags) if ok}
 
     def manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
         """(raw manifest bytes, media type)."""
@@ -486,3 +653,58 @@ def _decode(raw: Any) -> dict[str, Any] | None:
             return {"status": raw}
         return value if isinstance(value, dict) else None
     return None
+
+
+# Pull and push through the engine ----------------------------------------------------------------
+
+
+def ensure_parent(client: Any, local_tag: str, registry: Registry) -> str:
+    """Make `local_tag` (buildtool/<node>:h-...) exist on the engine: pull it from the registry by
+    content-hash tag and retag it locally. Returns the image id. No-op when it is already local."""
+    from docker.errors import APIError, ImageNotFound, NotFound
+
+    from . import engine
+
+    existing = engine.image_id(client, local_tag)
+    if existing:
+        return existing
+    ref = registry.remote_ref(local_tag)
+    repo, tag = split_ref(ref)
+    creds = registry.creds
+    try:
+        for ev in client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=registry.auth_config()):
+            if isinstance(ev, dict) and ev.get("error"):
+                raise RegistryError(mask(f"pull {ref}: {_first(str(ev['error']))}", creds))
+        image = client.images.get(ref)
+    except (APIError, ImageNotFound, NotFound) as exc:
+        raise RegistryError(mask(f"pull {ref}: {_first(str(getattr(exc, 'explanation', None) or exc))}", creds)) from None
+    engine.tag(client, image.id, local_tag)
+    return image.id
+
+
+def push_image(client: Any, image: str, repository: str, tag: str, registry: str, creds: Credentials | None,
+               on_event: Callable[[str], None] | None = None) -> PushResult:
+    """Tag `image` (an id or a local ref) as `repository:tag` (<registry>/<path>) and push it; the stream
+    is read by read_push_stream (an error in it raises PushError). RegistryError, masked, otherwise."""
+    from docker.errors import APIError
+
+    try:
+        client.api.tag(image, repository, tag, force=True)
+        stream = client.api.push(repository, tag, stream=True, decode=True, auth_config=creds.auth_config() if creds else None)
+        return read_push_stream(stream, repository, tag, registry, creds, on_event=on_event)
+    except APIError as exc:
+        raise RegistryError(mask(f"registry {registry}: push of {repository}:{tag} failed: {exc.explanation or exc}", creds)) from None
+
+
+def push_tag(client: Any, local_tag: str, registry: Registry, lookups: RegistryClient | None = None) -> str:
+    """Push a local content-hash tag to the registry under the same name; returns the pushed digest,
+    or "present" when the registry already has that content-hash tag (nothing is pushed)."""
+    from . import engine
+
+    if (lookups or RegistryClient(registry)).manifest_exists(*registry.repository(local_tag)):
+        return "present"  # content-addressed: the registry's copy is this node already
+    image = engine.image_id(client, local_tag)
+    if not image:
+        raise RegistryError(f"push {local_tag}: no such local image")
+    repo, tag = split_ref(registry.remote_ref(local_tag))
+    return push_image(client, image, repo, tag, registry.host, registry.creds).digest

@@ -116,7 +116,7 @@ def _delete_from_registry(registry_env: dict[str, str], local_tag: str) -> bool:
     import base64
     import ssl
 
-    from buildtool.remote import MANIFEST_TYPES, Registry
+    from buildtool.registry import MANIFEST_TYPES, Registry
 
     reg = Registry.from_env(env=registry_env)
     repo, tag = reg.repository(local_tag)
@@ -146,14 +146,14 @@ def test_engine_b_pulls_parents_by_content_hash_tag_and_rebuilds_none(registry_e
 
     # --- engine A: levels 0 and 1 (built here unless already local or in the registry), pushed by content-hash tag
     t0 = time.monotonic()
-    done = _run([PY, "-m", "buildtool.remote", "build", "--group", "smoke", "--node", parents[-1], "--logs", str(tmp_path / "logs-a"), "--jobs", "1"], env=env_a, timeout=3000)
+    done = _run([PY, "-m", "buildtool", "ci", "build", "--group", "smoke", "--node", parents[-1], "--logs", str(tmp_path / "logs-a"), "--jobs", "1"], env=env_a, timeout=3000)
     figures["a_build_seconds"] = round(time.monotonic() - t0, 1)
     figures["a_decision"] = _decision(done.stdout)
     for node in parents:
         if _image_id(tags[node], None) is None:  # the registry had it and A had no need to pull: fetch it for the id comparison
-            _run([PY, "-m", "buildtool.remote", "pull", tags[node]], env=env_a)
+            _run([PY, "-m", "buildtool", "ci", "pull", tags[node]], env=env_a)
     t0 = time.monotonic()
-    pushed = [json.loads(line) for line in _run([PY, "-m", "buildtool.remote", "push", *(tags[n] for n in parents)], env=env_a, timeout=1800).stdout.splitlines()]
+    pushed = [json.loads(line) for line in _run([PY, "-m", "buildtool", "ci", "push", *(tags[n] for n in parents)], env=env_a, timeout=1800).stdout.splitlines()]
     figures["a_push_seconds"] = round(time.monotonic() - t0, 1)
     figures["a_pushed"] = {p["tag"]: p["digest"] for p in pushed}
     ids_a = {n: _image_id(tags[n], None) for n in parents}
@@ -166,7 +166,7 @@ def test_engine_b_pulls_parents_by_content_hash_tag_and_rebuilds_none(registry_e
     assert _image_id(tags[CHAIN[0]], engine_b) is None, "engine B must start empty"
     logs_b = tmp_path / "logs-b"
     t0 = time.monotonic()
-    done = _run([PY, "-m", "buildtool.remote", "build", "--group", "smoke", "--filter", f"name={IMAGE}", "--logs", str(logs_b), "--jobs", "1"],
+    done = _run([PY, "-m", "buildtool", "ci", "build", "--group", "smoke", "--filter", f"name={IMAGE}", "--logs", str(logs_b), "--jobs", "1"],
                 env=env_b, timeout=3000)
     figures["b_seconds"] = round(time.monotonic() - t0, 1)
     decision = _decision(done.stdout)

@@ -19,9 +19,8 @@ import pytest
 
 from buildtool import credpolicy
 from buildtool.errors import OperationError
-from buildtool.registry import Credentials, RegistryClient, RegistryError
-from buildtool.remote import Registry
-from buildtool.remote import RegistryClient as RemoteClient
+from buildtool.registry import Credentials, Registry, RegistryClient, RegistryError
+from buildtool.registry import RegistryClient as RemoteClient
 
 SECRET = "s3cret-Pa55"
 
@@ -113,7 +112,7 @@ def test_mask_url_and_pip_index():
     assert argv == [] and env == {"PIP_INDEX_URL": "https://bob:hunter2@mirror.example/simple"}
 
 
-# buildtool.remote (urllib) ------------------------------------------------------------------------------
+# lookups without a ping first (manifest_exists: CI planning, build --from-registry) --------------------------
 
 
 def test_remote_plain_http_registry_gets_no_credentials():
@@ -157,7 +156,7 @@ def test_remote_bearer_realm_over_http_gets_nothing(cert):
     assert realm_rec.seen == []
 
 
-# buildtool.registry (requests, publish) ---------------------------------------------------------------
+# after a ping (publish) -------------------------------------------------------------------------------
 
 
 def test_publish_bearer_realm_on_another_host_over_http_gets_nothing(cert):
@@ -226,13 +225,13 @@ def test_cli_errors_mask_userinfo(tmp_path, cli, monkeypatch):
 
 
 def test_remote_missing_over_plain_http_sends_no_credentials(fixture_copy, monkeypatch, capsys):
-    """The probe's case: `python -m buildtool.remote missing --registry http://...` with credentials set."""
-    from buildtool.remote import main as remote_main
+    """The probe's case: `buildtool ci missing --registry http://...` with credentials set."""
+    from buildtool.cli import main
 
     root = fixture_copy("minimal")
     monkeypatch.setenv("BUILDTOOL_REGISTRY_USER", "u")
     monkeypatch.setenv("BUILDTOOL_REGISTRY_PASSWORD", SECRET)
     with server(reply(404)) as (host, rec):
-        code = remote_main(["missing", "--config", str(root / "images.yaml"), "--registry", f"http://{host}"])
+        code = main(["ci", "missing", "--config", str(root / "images.yaml"), "--registry", f"http://{host}"])
     err = capsys.readouterr().err
     assert code == 1 and rec.auths() == [] and SECRET not in err and "insecure" in err

@@ -23,7 +23,7 @@ ENV = {"BUILDTOOL_REGISTRY_USER": "ci", "BUILDTOOL_REGISTRY_PASSWORD": SECRET, "
 
 
 def _config(registry="reg.example:5000", namespace="ns", moving=("latest",)):
-    site = SimpleNamespace(registry=registry, namespace=namespace, credentials="env")
+    site = SimpleNamespace(registry=registry, namespace=namespace, credentials="env", insecure=False)
     tags = SimpleNamespace(release="{date}.v{n}", moving=tuple(moving), line=1)
     return SimpleNamespace(site=site, tags=tags, path="images.yaml")
 

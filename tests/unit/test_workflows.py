@@ -104,17 +104,17 @@ def test_children_pull_parents_and_never_build_them(workflow):
     for n, (name, job) in level_jobs(doc).items():
         runs = "\n".join(steps_runs(job))
         # the node alone, with the registry as the cache: ancestors are pulled by content-hash tag
-        assert 'python -m buildtool.remote build --group release --node "$NODE"' in runs
+        assert 'buildtool ci build --group release --node "$NODE"' in runs
         assert not re.search(r"(^|\s)buildtool build\b", runs), f"{name}: a plain `buildtool build` would rebuild missing ancestors"
         assert job["env"]["NODE"] == "${{ matrix.node }}"
-        assert 'python -m buildtool.remote push "$TAG"' in runs, f"{name} hands its content-hash tag on through the registry"
+        assert 'buildtool ci push "$TAG"' in runs, f"{name} hands its content-hash tag on through the registry"
         if n > 0:
             assert job["env"]["PARENT_TAG"] == "${{ matrix.parent_tag }}"
-            assert 'python -m buildtool.remote pull "$PARENT_TAG"' in runs
+            assert 'buildtool ci pull "$PARENT_TAG"' in runs
         # push after the checks of the images ending at this node
         order = [s.get("run", "") for s in job["steps"]]
         verify = next(i for i, r in enumerate(order) if "buildtool verify" in r)
-        push = next(i for i, r in enumerate(order) if "buildtool.remote push" in r)
+        push = next(i for i, r in enumerate(order) if "buildtool ci push" in r)
         assert verify < push
 
 
@@ -131,6 +131,12 @@ def test_secrets_only_through_env_never_in_run_lines(workflow):
         for key, value in (job.get("env") or {}).items():
             if "secrets." in str(value):
                 assert re.fullmatch(r"\$\{\{\s*secrets\.[A-Z_]+\s*\}\}", value), f"{name}: env {key} mixes a secret into other text"
+
+
+def test_no_workflow_runs_a_module_entry_point(workflow):
+    """CI calls the one CLI (`buildtool ci ...`), never a module's own entry point (`python -m buildtool.<module>`)."""
+    name, _, text = workflow
+    assert not re.search(r"python3?\s+-m\s+buildtool\.", text), f"{name}: calls `python -m buildtool.<module>`; use `buildtool ci ...`"
 
 
 def test_third_party_actions_pinned_by_commit_sha(workflow):
@@ -186,7 +192,7 @@ def test_publisher_has_a_concurrency_group_and_two_runs_never_publish_at_once():
     assert f"level-{last}" in needs(publish)
     runs = "\n".join(steps_runs(publish))
     assert "buildtool publish --group release" in runs
-    assert "python -m buildtool.remote pull" in runs and "buildtool build" not in runs
+    assert "buildtool ci pull" in runs and "buildtool build" not in runs
 
 
 def test_scheduled_matrix_job_prints_buildtool_matrix_per_level(release_levels):
@@ -218,7 +224,7 @@ def test_pr_lint_tests_freshness_then_changed_nodes_only():
     assert "buildtool check" in "\n".join(steps_runs(jobs["freshness"]))
     changed = jobs["changed"]
     assert set(needs(changed)) == {"lint", "unit", "freshness"}
-    assert "python -m buildtool.remote missing --group release --github-output" in "\n".join(steps_runs(changed))
+    assert "buildtool ci missing --group release --github-output" in "\n".join(steps_runs(changed))
     for n, (name, job) in level_jobs(doc).items():
         assert f"needs.changed.outputs.any{n} == 'true'" in job["if"], f"{name} runs only when level {n} has missing nodes"
         assert "!cancelled()" in job["if"] and "!failure()" in job["if"], f"{name} must run when the level above was skipped"

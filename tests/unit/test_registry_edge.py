@@ -1,0 +1,146 @@
+"""The one registry edge (buildtool/registry.py) and `buildtool ci`: one CA and credentials precedence
+for every caller, redirects by credpolicy's origin rule, `buildtool ci missing` against a stand-in
+registry on 127.0.0.1, and the module layering (no stage imports the CLI)."""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import buildtool.registry as registry
+from buildtool.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1:5000"
+
+
+def test_ca_precedence_is_the_same_for_settings_and_ca_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "CERTS_D", tmp_path)
+    env = {"BUILDTOOL_REGISTRY": HOST, "HOME": str(tmp_path)}
+    assert Registry.from_env(env=env).ca is None  # the system trust store
+    assert Registry.from_env(env={**env, "BUILDTOOL_REGISTRY_CA": "/x/ca.pem"}).ca == Path("/x/ca.pem")
+    (tmp_path / HOST).mkdir()
+    (tmp_path / HOST / "ca.crt").write_text("pem")
+    # certs.d first: what the engine trusts for pushes and pulls is what the lookups trust
+    assert Registry.from_env(env={**env, "BUILDTOOL_REGISTRY_CA": "/x/ca.pem"}).ca == tmp_path / HOST / "ca.crt"
+    assert registry.ca_for(HOST, {"BUILDTOOL_REGISTRY_CA": "/x/ca.pem"}) == str(tmp_path / HOST / "ca.crt")
+
+
+def test_settings_read_the_docker_config_and_identity_tokens(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {HOST: {"identitytoken": "tok-s3cret"}}}))
+    reg = Registry.from_env(env={"BUILDTOOL_REGISTRY": HOST, "DOCKER_CONFIG": str(tmp_path)})
+    assert reg.creds is not None and reg.creds.identity_token and "tok-s3cret" not in repr(reg)
+    assert reg.auth_config() == {"identitytoken": "tok-s3cret", "serveraddress": HOST}
+    # the environment's credentials win over the Docker config under `credentials: env`
+    reg = Registry.from_env(env={"BUILDTOOL_REGISTRY": HOST, "DOCKER_CONFIG": str(tmp_path), "BUILDTOOL_REGISTRY_USER": "u",
+                                 "BUILDTOOL_REGISTRY_PASSWORD": "p"})
+    assert (reg.username, reg.password, reg.identity_token) == ("u", "p", False)
+
+
+def test_from_site_takes_the_overlay_and_a_scheme_in_front(tmp_path):
+    from types import SimpleNamespace
+
+    site = SimpleNamespace(registry="reg.example:5000", namespace="team/ml", insecure=True, credentials="env")
+    reg = Registry.from_site(site, env={"HOME": str(tmp_path)})
+    assert (reg.host, reg.namespace, reg.scheme, reg.insecure, reg.creds) == ("reg.example:5000", "team/ml", "https", True, None)
+    reg = Registry.from_site(site, host="http://127.0.0.1:5001/", env={"HOME": str(tmp_path)})
+    assert (reg.host, reg.scheme, reg.base) == ("127.0.0.1:5001", "http", "http://127.0.0.1:5001")
+
+
+@pytest.mark.parametrize(("old", "new", "strip"), [
+    ("https://r.example/v2/a", "https://r.example/v2/b", False),
+    ("http://r.example/v2/", "https://r.example/v2/", True),  # requests alone keeps it on http -> https
+    ("https://r.example/v2/", "http://r.example/v2/", True),
+    ("https://r.example/v2/", "https://cdn.example/blob", True),
+    ("https://r.example:5000/v2/", "https://r.example:5001/v2/", True),
+])
+def test_redirects_keep_authorization_within_one_origin(old, new, strip):
+    assert registry._session().should_strip_auth(old, new) is strip
+
+
+class _NoManifests(http.server.BaseHTTPRequestHandler):
+    seen: list[tuple[str, str | None]] = []
+
+    def do_HEAD(self):  # noqa: N802
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        self.send_response(200 if self.path.endswith("/present") else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stand_in():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoManifests)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _NoManifests.seen = []
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_ci_missing_prints_the_matrix_and_github_output(stand_in, fixture_copy, monkeypatch, capsys, tmp_path):
+    from buildtool.cli import main
+
+    root = fixture_copy("minimal")
+    monkeypatch.setenv("BUILDTOOL_INSECURE_REGISTRY", "1")
+    monkeypatch.setenv("BUILDTOOL_REGISTRY_USER", "u")
+    monkeypatch.setenv("BUILDTOOL_REGISTRY_PASSWORD", "p")
+    out_file = tmp_path / "github-output"
+    code = main(["ci", "missing", "--config", str(root / "images.yaml"), "--registry", f"http://{stand_in}", "--github-output", str(out_file)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["present"] == 0 and doc["missing"] == len(_NoManifests.seen) > 0
+    assert all(auth and auth.startswith("Basic ") for _, auth in _NoManifests.seen)  # an insecure loopback registry gets Basic
+    level0 = json.loads(doc["level0"])["include"]
+    assert set(level0[0]) == {"node", "tag", "parent_tag", "context", "base"}
+    lines = out_file.read_text().splitlines()
+    assert lines[0] == f"level0={doc['level0']}" and "any0=true" in lines and lines[-1] == f"missing={doc['missing']}"
+
+
+def test_ci_matrix_entries_are_the_generated_ones(fixture_copy, capsys):
+    """`buildtool matrix --level 0` prints the entries generated/ci/level-0.json holds (one builder)."""
+    from buildtool.cli import main
+
+    root = fixture_copy("minimal")
+    assert main(["generate", "--config", str(root / "images.yaml")]) == 0
+    capsys.readouterr()
+    assert main(["matrix", "--config", str(root / "images.yaml"), "--group", "all", "--level", "0"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((root / "generated" / "ci" / "level-0.json").read_text())
+
+
+CLI_MODULES = {"cli", "commands", "ci_commands", "__main__"}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names.update([node.module] if node.module else [a.name for a in node.names])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("buildtool."):
+            names.add(node.module.split(".", 1)[1])
+    return {n.split(".")[0] for n in names}
+
+
+def test_no_stage_module_imports_the_cli():
+    offenders = {p.name: sorted(_imports(p) & CLI_MODULES) for p in (ROOT / "buildtool").rglob("*.py")
+                 if p.stem not in CLI_MODULES and _imports(p) & CLI_MODULES}
+    assert offenders == {}
+
+
+def test_one_registry_client_and_one_manifest_types():
+    sources = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "buildtool").rglob("*.py")}
+    assert [n for n, s in sources.items() if "class RegistryClient" in s] == ["registry.py"]
+    assert [n for n, s in sources.items() if "MANIFEST_TYPES = " in s] == ["registry.py"]
+    assert [n for n, s in sources.items() if "def git_revision" in s] == ["git.py"]
+    assert not (ROOT / "buildtool" / "remote.py").read_text(encoding="utf-8").count("argparse")
