@@ -370,11 +370,16 @@ def _selector(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str
     return Selector(values=tuple(values), line=doc.where(path).line or 0)
 
 
+def _fact_text(value: Any) -> str:
+    """A matcher's value as facts spell it: YAML's true/false match the flavor properties "true"/"false" (python.venv)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
     if isinstance(raw, list):
-        return Matcher("in", tuple(str(v) for v in raw))
+        return Matcher("in", tuple(_fact_text(v) for v in raw))
     if not isinstance(raw, dict):
-        return Matcher("eq", str(raw))
+        return Matcher("eq", _fact_text(raw))
     ops = [k for k in ("not", "version", "same") if k in raw]
     if len(ops) != 1:
         raise fail(doc, path, "a matcher mapping needs exactly one of not, version, same", "one of not/version/same", raw)
@@ -383,7 +388,7 @@ def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
         raise fail(doc, path + ("parts",), "'parts' goes with 'same' only", "same: <fact> with parts: N", raw)
     if op == "not":
         value = raw["not"]
-        return Matcher("not_in", tuple(str(v) for v in (value if isinstance(value, list) else [value])))
+        return Matcher("not_in", tuple(_fact_text(v) for v in (value if isinstance(value, list) else [value])))
     if op == "version":
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
