@@ -26,6 +26,8 @@ class DeviceKind:
 NVIDIA = DeviceKind("nvidia", ("--gpus", "all"))
 
 DEVICE_KINDS: dict[str, DeviceKind] = {NVIDIA.name: NVIDIA}
+# The kind of a plan entry that says only `"tier": "gpu"` (plans written before checks named their device).
+DEFAULT_GPU = NVIDIA.name
 
 
 def device_kind(name: str) -> DeviceKind:
@@ -48,3 +50,11 @@ def unregister_device(name: str) -> None:
 def run_args(kinds) -> tuple[str, ...]:
     """`docker run` arguments for a set of device kinds (sorted by name, so the command line is stable)."""
     return tuple(arg for name in sorted(set(kinds)) for arg in device_kind(name).run_args)
+
+
+def check_device(check: dict) -> str | None:
+    """The device kind a plan entry's check needs (None: a CPU check)."""
+    device = check.get("device")
+    if device:
+        return str(device)
+    return DEFAULT_GPU if check.get("tier") == "gpu" else None
