@@ -107,6 +107,21 @@ def table_columns() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+def property_names(axis: str) -> tuple[str, ...]:
+    """The properties (Flavor.properties) the flavors of an axis declare: what `<axis>.<name>` selectors may name."""
+    names: dict[str, None] = dict.fromkeys(NONE.properties()) if axis != "python" else {}
+    for fl in FLAVORS.values():
+        if fl.axis == axis:
+            names.update(dict.fromkeys(fl.properties()))
+    return tuple(names)
+
+
+def property_values(axis: str, name: str) -> tuple[str, ...]:
+    """Every value the registered flavors of an axis give a property (sorted)."""
+    flavors = [fl for fl in FLAVORS.values() if fl.axis == axis] + ([NONE] if axis != "python" else [])
+    return tuple(sorted({str(fl.properties()[name]) for fl in flavors if name in fl.properties()}))
+
+
 def template_source(partial: str) -> str | None:
     """The text of a registered flavor's partial that it carries itself (Flavor.template_source), else None."""
     for fl in FLAVORS.values():
@@ -116,4 +131,4 @@ def template_source(partial: str) -> str | None:
 
 
 __all__ = ["Check", "Column", "Flavor", "LayerInputs", "FLAVORS", "SYSTEM", "NONE", "DEVICE_KINDS", "DeviceKind", "flavors_for",
-           "flavor", "register", "unregister", "registered", "table_columns", "template_source", "device_kind"]
+           "flavor", "register", "unregister", "registered", "table_columns", "property_names", "property_values", "template_source", "device_kind"]

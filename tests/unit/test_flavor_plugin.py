@@ -210,3 +210,34 @@ def test_registering_twice_or_an_unknown_kind_is_refused():
     with pytest.raises(KeyError):
         components.register(RocmLikeFlavor())  # "amd" is gone with the with-block
     assert "rocm-like" not in FLAVORS
+
+
+def test_excludes_and_groups_name_flavor_properties(plugin, tmp_path):
+    text = IMAGES_YAML.replace("  exclude: []\n", "  exclude:\n    - {accelerator.kind: rocm, python.venv: \"false\"}\n    - {accelerator.device: amd, python: sys}\n")
+    text = text.replace("    select: [{{}}]\n".replace("{{}}", "{}"), "    select: [{accelerator.device: none}]\n")
+    path = tmp_path / "props.yaml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path, env={})
+    assert config.exclude[0].values == (("python", ()), ("accelerator", ("rocm62",)))  # no venv-less python here
+    assert config.exclude[1].values == (("python", ("sys",)), ("accelerator", ("rocm62",)))
+    assert config.groups["all"].select[0].values == (("accelerator", ("cpu",)),)
+
+
+def test_an_unknown_property_value_names_the_known_ones(tmp_path):
+    from buildtool.errors import UserError
+
+    text = IMAGES_YAML.replace("rocm62: {flavor: rocm-like, rocm: \"6.2.4\", tag: \"rocm{rocm}\"}", "")
+    text = text.replace("[cpu, cu128, rocm62]", "[cpu, cu128]").replace("  exclude: []\n", "  exclude:\n    - {accelerator.kind: rocm}\n")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        load_config(path, env={})
+    assert "unknown value 'rocm'" in str(caught.value) and "cuda, none" in str(caught.value)
+
+
+def test_the_shipped_cuda_excludes_are_the_cuda_keys():
+    config = load_config(Path(__file__).resolve().parents[2] / "images.yaml", env={})
+    cuda = tuple(k for k in config.axes["accelerator"] if config.component("accelerator", k).flavor != "none")
+    by_axis = [dict(sel.values) for sel in config.exclude]
+    assert {"python": ("system-python",), "os": ("ubuntu22.04", "ubuntu24.04"), "accelerator": cuda} in by_axis
+    assert {"mpi": ("mpich", "intelmpi"), "accelerator": cuda} in by_axis
