@@ -16,13 +16,23 @@ class OrtFlavor(WheelFlavor):
     fields = dict(base_fields)
     required = ("version",)
     wheel_field = "extra_wheels"
+    # Required version fields of a package family (the CUDA line of onnxruntime-gpu, OpenVINO's version): each is a
+    # field, a fact and required; a subclass lists its own after its parent's.
+    version_fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "version_fields" in cls.__dict__:
+            cls.fields = {**OrtFlavor.base_fields, **{name: Version() for name in cls.version_fields}}
+            cls.required = ("version",) + cls.version_fields
     columns = (Column("ONNX Runtime", lambda f: f"{f['onnxruntime.version']} ({f['onnxruntime.provider'].replace('ExecutionProvider', '')})"),)
 
     def direct_wheels(self, component):
         return (f"{self.package}=={component.fields['version']}",)
 
     def facts(self, component, base, apt_pins):
-        return {"version": component.fields["version"], "package": self.package, "provider": self.provider}
+        return {"version": component.fields["version"], "package": self.package, "provider": self.provider,
+                **{name: component.fields[name] for name in self.version_fields}}
 
     def labels(self, component, facts):
         out = super().labels(component, facts)
@@ -41,11 +51,7 @@ class OrtGpuFlavor(OrtFlavor):
 
     package = "onnxruntime-gpu"
     device = "nvidia"
-    fields = {**OrtFlavor.base_fields, "cuda": Version()}
-    required = ("version", "cuda")
-
-    def facts(self, component, base, apt_pins):
-        return {**super().facts(component, base, apt_pins), "cuda": component.fields["cuda"]}
+    version_fields = ("cuda",)
 
     def library_checks(self, component, facts) -> tuple[Check, ...]:
         return ()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..schema import Version
 from ._ort import OrtGpuFlavor
 from .base import Check
 
@@ -10,11 +9,7 @@ from .base import Check
 class OrtTensorrtFlavor(OrtGpuFlavor):
     name = "ort-tensorrt"
     provider = "TensorrtExecutionProvider"
-    fields = {**OrtGpuFlavor.fields, "tensorrt": Version()}
-    required = ("version", "cuda", "tensorrt")
-
-    def facts(self, component, base, apt_pins):
-        return {**super().facts(component, base, apt_pins), "tensorrt": component.fields["tensorrt"]}
+    version_fields = OrtGpuFlavor.version_fields + ("tensorrt",)
 
     def labels(self, component, facts):
         out = super().labels(component, facts)
