@@ -82,14 +82,17 @@ def unregister(name: str) -> None:
 def registered(fl: Flavor, *kinds: DeviceKind) -> Iterator[Flavor]:
     """The flavor (and its device kinds) registered for the duration of a with-block."""
     added: list[str] = []
+    mine = False
     try:
         for kind in kinds:
             register_device(kind)
             added.append(kind.name)
         register(fl)
+        mine = True
         yield fl
     finally:
-        unregister(fl.name)
+        if mine:  # never the flavor of that name that was there before (register refused this one)
+            unregister(fl.name)
         for name in added:
             unregister_device(name)
 

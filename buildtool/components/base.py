@@ -79,9 +79,6 @@ class Flavor:
         and excludes can name them): `kind` and `device`, plus what a flavor family adds."""
         return {"kind": self.kind or "none", "device": self.device or "none"}
 
-    def file_mode(self, name: str) -> int:
-        return 0o755 if name in self.executables else 0o644
-
     def apt_packages(self, component: Component, base: Base) -> tuple[str, ...]:
         return ()
 

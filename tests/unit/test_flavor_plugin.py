@@ -210,6 +210,10 @@ def test_registering_twice_or_an_unknown_kind_is_refused():
     with pytest.raises(KeyError):
         components.register(RocmLikeFlavor())  # "amd" is gone with the with-block
     assert "rocm-like" not in FLAVORS
+    shipped = FLAVORS["system-python"]
+    with pytest.raises(ValueError), registered(type("Twin", (RocmLikeFlavor,), {"name": "system-python"})()):
+        pass
+    assert FLAVORS["system-python"] is shipped  # a refused registration takes nothing away
 
 
 def test_excludes_and_groups_name_flavor_properties(plugin, tmp_path):
