@@ -17,8 +17,6 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildtool.render import EXECUTABLE
-
 # --------------------------------------------------------------------------- Dockerfile parsing
 
 
@@ -118,7 +116,7 @@ def write_context(g, flat: Flat, ctx: Path) -> None:
         for name, text in g.rendered[nid].files:
             p = folder / name
             p.write_text(text, encoding="utf-8")
-            p.chmod(0o755 if name in EXECUTABLE else 0o644)
+            p.chmod(g.rendered[nid].mode(name))
 
 
 # --------------------------------------------------------------------------- BuildKit plain-progress logs

@@ -43,7 +43,6 @@ from .interrupts import sigterm_as_interrupt
 from .lock import Lock, load_lock
 from .model import Config, Variant
 from .progress import Console, summary_table
-from .render import EXECUTABLE
 from .scheduler import BUILT, CACHED, FAILED, INTERRUPTED, OK, Event, RunResult, Schedule, execute
 
 DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -91,7 +90,7 @@ def stale_contexts(g: Generated, nodes: Sequence[str], out: Path) -> list[str]:
                 continue
             if on_disk != text:
                 problems.append(f"{path}: differs from images.yaml + images.lock")
-            elif name in EXECUTABLE and not os.access(path, os.X_OK):
+            elif r.mode(name) & 0o111 and not os.access(path, os.X_OK):
                 problems.append(f"{path}: not executable")
     return problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .components import device_kind
 from .model import AXES, Config
 from .plan import Dag, Node
 from .render import RenderedNode, node_flavor, node_labels
@@ -23,7 +24,8 @@ class PlannedCheck:
     name: str
     node: str  # the node that introduced the check
     params: dict[str, Any] = field(default_factory=dict)
-    tier: str = "cpu"  # "gpu" checks run only where `docker run --gpus all` works
+    tier: str = "cpu"  # the device kind's tier ("gpu"): such checks run only where its devices reach a container
+    device: str | None = None  # the device kind (components/devices.py), None for a CPU check
 
     @property
     def id(self) -> str:
@@ -56,9 +58,8 @@ def checks_for(config: Config, dag: Dag, rendered: dict[str, RenderedNode], node
         if node.stage == "base":
             continue
         for check in node_flavor(node).checks(node.component, node.facts):
-            tier = "gpu" if check.params.get("tier") == "gpu" else "cpu"
-            params = {k: v for k, v in check.params.items() if k != "tier"}
-            out.append(PlannedCheck(check.family, check.name, node.id, params, tier))
+            tier = device_kind(check.device).tier if check.device else "cpu"
+            out.append(PlannedCheck(check.family, check.name, node.id, dict(check.params), tier, check.device))
     leaf = dag.nodes[node_id]
     out.append(PlannedCheck("labels", "labels-match", node_id, {"labels": expected_labels(config, dag, rendered, node_id)}))
     out.append(PlannedCheck("hygiene", "no-caches", node_id, {"python_prefix": leaf.facts.get("python.prefix", "")}))
@@ -85,7 +86,8 @@ def image_plan(config: Config, dag: Dag, rendered: dict[str, RenderedNode], name
             "tag": rendered[nid].tag,
             "user": config.system.user,
             "uid": config.system.uid,
-            "checks": [{"id": c.id, "family": c.family, "name": c.name, "node": c.node, "tier": c.tier, "params": c.params}
+            "checks": [{"id": c.id, "family": c.family, "name": c.name, "node": c.node, "tier": c.tier,
+                        "device": c.device, "params": c.params}
                        for c in checks_for(config, dag, rendered, nid)],
         })
     return plan

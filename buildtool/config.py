@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .components import FLAVORS, flavor, flavors_for
+from .components import FLAVORS, flavor, flavors_for, property_names, property_values
 from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
 from .schema import (
     AbsPath,
@@ -94,7 +94,11 @@ PROJECT = Map(
 )
 
 AXIS_VALUES = Either((Str(), List(Str(), min_items=1, unique=True)), description="a name or a list of names")
-SELECTOR = Dict(AXIS_VALUES, key=Str(choices=AXES, noun="axis"), what="a selector: axis -> value or list of values")
+# A selector names axes (component keys) and flavor properties (`accelerator.kind: cuda`: the keys whose flavor has it).
+SELECTOR_KEYS = AXES + tuple(f"{axis}.{name}" for axis in LAYER_AXES for name in property_names(axis))
+SELECTOR = Dict(AXIS_VALUES, key=Str(choices=SELECTOR_KEYS, noun="axis"),
+                what="a selector: axis (or <axis>.<flavor property>) -> value or list of values")
+Props = dict[str, dict[str, dict[str, str]]]  # axis -> component key -> its flavor's properties
 
 MATCHER = Either(
     (
@@ -212,7 +216,8 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
     components = _components(doc, raw["components"])
     _check_unique_keys(doc, bases, components)
     axes = _axes(doc, raw["matrix"]["axes"], bases, components)
-    selectors = lambda key: tuple(_selector(doc, ("matrix", key, i), s, axes) for i, s in enumerate(raw["matrix"][key]))  # noqa: E731
+    props = _properties(axes, components)
+    selectors = lambda key: tuple(_selector(doc, ("matrix", key, i), s, axes, props) for i, s in enumerate(raw["matrix"][key]))  # noqa: E731
     include = selectors("include")
     for index, (sel, item) in enumerate(zip(include, raw["matrix"]["include"])):
         missing = [a for a in AXES if a not in item]
@@ -225,7 +230,7 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
                        "one value per axis, not a list (use one include per combination)", item[lists[0]])
     rules = tuple(_rule(doc, ("matrix", "rules", i), r) for i, r in enumerate(raw["matrix"]["rules"]))
     _check_unique(doc, ("matrix", "rules"), [r.id for r in rules], "rule id")
-    groups = {name: _group(doc, name, g, axes) for name, g in raw["groups"].items()}
+    groups = {name: _group(doc, name, g, axes, props) for name, g in raw["groups"].items()}
     for name, group in groups.items():
         for i, other in enumerate(group.except_groups):
             if other == name:
@@ -236,7 +241,7 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
     _check_group_cycles(doc, groups)
     if raw["default_group"] not in groups:
         raise _unknown(doc, ("default_group",), raw["default_group"], sorted(groups), "one of the groups", "group")
-    checks = tuple(_declared_check(doc, ("checks", i), c, axes) for i, c in enumerate(raw["checks"]))
+    checks = tuple(_declared_check(doc, ("checks", i), c, axes, props) for i, c in enumerate(raw["checks"]))
     _check_unique(doc, ("checks",), [c["name"] for c in checks], "check name")
     system = raw["system"]
     site = load_site(site_path, env if env is not None else dict(os.environ))
@@ -356,25 +361,52 @@ def _check_group_cycles(doc: SourceDoc, groups: dict[str, Group]) -> None:
         visit(name, ())
 
 
-def _selector(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> Selector:
+def _properties(axes: dict[str, tuple[str, ...]], components: dict[str, dict[str, Component]]) -> Props:
+    return {axis: {key: {k: str(v) for k, v in flavor(components[axis][key].flavor).properties().items()} for key in keys}
+            for axis, keys in axes.items() if axis in LAYER_AXES}
+
+
+def _selector(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]], props: Props) -> Selector:
+    """Axis values as given; a `<axis>.<property>` key becomes the axis's keys whose flavor has one of the values
+    (intersected with the axis's own entry when both are given), so expansion only ever sees component keys."""
     values = []
     for axis in AXES:
-        if axis not in raw:
-            continue
-        items = raw[axis] if isinstance(raw[axis], list) else [raw[axis]]
-        for i, item in enumerate(items):
-            if item not in axes[axis]:
-                sub = path + (axis, i) if isinstance(raw[axis], list) else path + (axis,)
-                raise _unknown(doc, sub, item, list(axes[axis]), f"a value of matrix.axes.{axis}")
-        values.append((axis, tuple(items)))
+        allowed: tuple[str, ...] | None = None
+        if axis in raw:
+            items = raw[axis] if isinstance(raw[axis], list) else [raw[axis]]
+            for i, item in enumerate(items):
+                if item not in axes[axis]:
+                    sub = path + (axis, i) if isinstance(raw[axis], list) else path + (axis,)
+                    raise _unknown(doc, sub, item, list(axes[axis]), f"a value of matrix.axes.{axis}")
+            allowed = tuple(items)
+        for key in raw:
+            if not key.startswith(axis + "."):
+                continue
+            name = key.split(".", 1)[1]
+            items = raw[key] if isinstance(raw[key], list) else [raw[key]]
+            wanted = [_fact_text(item) for item in items]
+            known = sorted({p[name] for p in props.get(axis, {}).values() if name in p} | set(property_values(axis, name)))
+            for i, item in enumerate(wanted):
+                if item not in known:
+                    sub = path + (key, i) if isinstance(raw[key], list) else path + (key,)
+                    raise _unknown(doc, sub, items[i], known, f"a {name} of a flavor on matrix.axes.{axis}")
+            chosen = tuple(k for k in axes[axis] if props[axis][k].get(name) in wanted)
+            allowed = chosen if allowed is None else tuple(k for k in allowed if k in chosen)
+        if allowed is not None:
+            values.append((axis, allowed))
     return Selector(values=tuple(values), line=doc.where(path).line or 0)
+
+
+def _fact_text(value: Any) -> str:
+    """A matcher's value as facts spell it: YAML's true/false match the flavor properties "true"/"false" (python.venv)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
     if isinstance(raw, list):
-        return Matcher("in", tuple(str(v) for v in raw))
+        return Matcher("in", tuple(_fact_text(v) for v in raw))
     if not isinstance(raw, dict):
-        return Matcher("eq", str(raw))
+        return Matcher("eq", _fact_text(raw))
     ops = [k for k in ("not", "version", "same") if k in raw]
     if len(ops) != 1:
         raise fail(doc, path, "a matcher mapping needs exactly one of not, version, same", "one of not/version/same", raw)
@@ -383,7 +415,7 @@ def _matcher(doc: SourceDoc, path: KeyPath, raw: Any) -> Matcher:
         raise fail(doc, path + ("parts",), "'parts' goes with 'same' only", "same: <fact> with parts: N", raw)
     if op == "not":
         value = raw["not"]
-        return Matcher("not_in", tuple(str(v) for v in (value if isinstance(value, list) else [value])))
+        return Matcher("not_in", tuple(_fact_text(v) for v in (value if isinstance(value, list) else [value])))
     if op == "version":
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -402,12 +434,12 @@ def _rule(doc: SourceDoc, path: KeyPath, raw: dict[str, Any]) -> Rule:
     return Rule(id=raw["id"], reason=raw["reason"], when=when, require=require, line=doc.where(path).line or 0)
 
 
-def _group(doc: SourceDoc, name: str, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> Group:
+def _group(doc: SourceDoc, name: str, raw: dict[str, Any], axes: dict[str, tuple[str, ...]], props: Props) -> Group:
     path: KeyPath = ("groups", name)
     return Group(
         name=name,
-        select=tuple(_selector(doc, path + ("select", i), s, axes) for i, s in enumerate(raw["select"])),
-        exclude=tuple(_selector(doc, path + ("exclude", i), s, axes) for i, s in enumerate(raw["exclude"])),
+        select=tuple(_selector(doc, path + ("select", i), s, axes, props) for i, s in enumerate(raw["select"])),
+        exclude=tuple(_selector(doc, path + ("exclude", i), s, axes, props) for i, s in enumerate(raw["exclude"])),
         except_groups=tuple(raw["except"]),
     )
 
@@ -415,7 +447,7 @@ def _group(doc: SourceDoc, name: str, raw: dict[str, Any], axes: dict[str, tuple
 CHECK_KINDS = ("command", "file", "env", "label")
 
 
-def _declared_check(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+def _declared_check(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: dict[str, tuple[str, ...]], props: Props) -> dict[str, Any]:
     kinds = [k for k in CHECK_KINDS if k in raw]
     if len(kinds) != 1:
         raise fail(doc, path, "a check tests exactly one thing", "exactly one of command, file, env, label",
@@ -428,7 +460,7 @@ def _declared_check(doc: SourceDoc, path: KeyPath, raw: dict[str, Any], axes: di
     out = dict(raw)
     out["kind"] = kind
     if "on" in raw:
-        out["on"] = _selector(doc, path + ("on",), raw["on"], axes)
+        out["on"] = _selector(doc, path + ("on",), raw["on"], axes, props)
     return out
 
 

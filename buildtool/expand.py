@@ -65,8 +65,8 @@ def _os_facts(config: Config, base: Base, apt: dict[str, str], refreshed: str = 
 def _axis_facts(config: Config, axis: str, key: str, base: Base, apt: dict[str, str]) -> dict[str, Any]:
     """The <axis> and <axis>.* part of a variant's facts: one component on one base."""
     component = config.component(axis, key)
-    own = flavor(component.flavor).facts(component, base, apt)
-    own = {"key": component.key, "flavor": component.flavor, **own}
+    fl = flavor(component.flavor)
+    own = {"key": component.key, "flavor": component.flavor, **fl.properties(), **fl.facts(component, base, apt)}
     own["tag"] = _component_tag(config, component.axis, component.key, component.fields.get("tag", ""), own)
     facts: dict[str, Any] = {axis: component.key}
     facts.update({f"{axis}.{k}": v for k, v in own.items()})

@@ -12,7 +12,7 @@ from .lock import Lock, bind_bases
 from .model import Config, Selector
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .plan import Dag, build_dag
-from .render import EXECUTABLE, RenderedNode, render_dag
+from .render import RenderedNode, render_dag
 
 Tree = dict[str, tuple[str, int]]
 
@@ -109,7 +109,7 @@ def assemble(config: Config, expansion: Expansion, dag: Dag, rendered: dict[str,
     for nid, r in rendered.items():
         tree[f"nodes/{nid}/Dockerfile"] = (r.dockerfile, 0o644)
         for name, text in r.files:
-            tree[f"nodes/{nid}/{name}"] = (text, 0o755 if name in EXECUTABLE else 0o644)
+            tree[f"nodes/{nid}/{name}"] = (text, r.mode(name))
     tree["plan.json"] = (plan_json(config, dag, rendered, groups), 0o644)
     tree["docker-bake.json"] = (bake_json(dag, rendered), 0o644)
     for name, text in ci_matrices(dag, rendered).items():

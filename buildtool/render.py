@@ -12,7 +12,7 @@ import jinja2
 
 from . import node_frame
 from .apt_layers import apt_chain, node_apt_names
-from .components import SYSTEM, Flavor, flavor
+from .components import SYSTEM, Flavor, flavor, template_source
 from .errors import Location, UserError
 from .lock import DebPin, Lock, PipPin
 from .model import Config
@@ -21,7 +21,6 @@ from .plan import Dag, Node
 from .schema import DEB_PACKAGE, DEB_VERSION, PIP_NAME, SHA256
 from .templates_files import TEMPLATES_DIR
 
-EXECUTABLE = frozenset({"with-build-secrets", "register-libs", "install-debs"})
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
 
 
@@ -33,6 +32,11 @@ class RenderedNode(NamedTuple):
     files: tuple[tuple[str, str], ...]  # build context besides the Dockerfile: (name, text)
     hash: str  # sha256 over parent hash, Dockerfile and context files
     parent_ref: str
+    executables: frozenset[str] = frozenset()  # context files written 0755 (the flavor's `executables`)
+
+    def mode(self, name: str) -> int:
+        """The file mode of a context file (the Dockerfile and all but the flavor's executables: 0644)."""
+        return 0o755 if name in self.executables else 0o644
 
     @property
     def tag(self) -> str:
@@ -53,12 +57,20 @@ def environment() -> jinja2.Environment:
     # auto_reload is off so that rendering thousands of nodes does not stat every template for every
     # node; render_dag drops changed templates from the cache once per call instead (fresh_templates).
     return _Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES_DIR)), jinja2.FunctionLoader(_carried_template)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
         auto_reload=False,
     )
+
+
+def _carried_template(name: str) -> tuple[str, None, Callable[[], bool]] | None:
+    """A partial that a registered flavor carries (Flavor.template_source); up to date while that flavor stays registered."""
+    source = template_source(name)
+    if source is None:
+        return None
+    return source, None, lambda: template_source(name) == source
 
 
 def fresh_templates() -> jinja2.Environment:
@@ -256,15 +268,15 @@ def _tidy(text: str) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def content_hash(parent_hash: str, dockerfile: str, files: dict[str, str]) -> str:
-    return _content_hash(parent_hash, dockerfile, tuple(sorted(files.items())))
+def content_hash(parent_hash: str, dockerfile: str, files: dict[str, str], executables: frozenset[str] = frozenset()) -> str:
+    return _content_hash(parent_hash, dockerfile, tuple(sorted(files.items())), executables)
 
 
-def _content_hash(parent_hash: str, dockerfile: str, files: tuple[tuple[str, str], ...]) -> str:
+def _content_hash(parent_hash: str, dockerfile: str, files: tuple[tuple[str, str], ...], executables: frozenset[str]) -> str:
     """sha256 over the parent's hash, the Dockerfile and the context files (sorted by name) with their modes."""
     parts = [b"buildtool-node-v1\0", parent_hash.encode(), b"\0Dockerfile\0", dockerfile.encode(), b"\0"]
     for name, text in files:
-        parts += [name.encode(), b"\0", b"755" if name in EXECUTABLE else b"644", b"\0", text.encode(), b"\0"]
+        parts += [name.encode(), b"\0", b"755" if name in executables else b"644", b"\0", text.encode(), b"\0"]
     return hashlib.sha256(b"".join(parts)).hexdigest()  # one update over the concatenation: the same digest
 
 
@@ -305,8 +317,9 @@ def render_dag(config: Config, lock: Lock, dag: Dag) -> dict[str, RenderedNode]:
         parent_ref = refs[parent]  # type: ignore[index]
         dockerfile, files = state.node(node, parent_ref, pins_of_ancestors)
         context_files = tuple(sorted(files.items()))
-        digest = _content_hash(hashes[parent], dockerfile, context_files)  # type: ignore[index]
-        rendered = RenderedNode(node.id, dockerfile, context_files, digest, parent_ref)
+        executables = node_flavor(node).executables
+        digest = _content_hash(hashes[parent], dockerfile, context_files, executables)  # type: ignore[index]
+        rendered = RenderedNode(node.id, dockerfile, context_files, digest, parent_ref, executables)
         out[node.id] = rendered
         hashes[node.id] = digest
         refs[node.id] = rendered.tag

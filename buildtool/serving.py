@@ -1,6 +1,6 @@
 """Model-serving smoke: prove a CPU leaf serves a model the way AzureML uses a custom base image.
 
-For each CPU leaf (accelerator flavor `none`) a small serving image is built FROM the leaf's
+For each CPU leaf (an accelerator flavor that needs no device: `Flavor.needs_device`) a small serving image is built FROM the leaf's
 image: templates/serving/score.py (AzureML's `init()` / `run(raw_data)` contract) behind
 templates/serving/serve.py (standard-library `http.server`: `GET /` health, `POST /score`,
 port 5001), running as the image's non-root user. The model is tiny_linear (y = x @ W + b,
@@ -38,6 +38,7 @@ from typing import Any
 
 import jinja2
 
+from .components import flavor
 from .errors import OperationError
 from .templates_files import TEMPLATES_DIR
 
@@ -72,7 +73,9 @@ class Target:
 
 
 def is_cpu_leaf(variant: Any) -> bool:
-    return variant.facts.get("accelerator.flavor") == "none"
+    """The variant's accelerator flavor needs no device (a variant without an accelerator fact is not a leaf of this matrix)."""
+    name = variant.facts.get("accelerator.flavor")
+    return name is not None and not flavor(str(name)).needs_device
 
 
 def target_for(variant: Any, tag: str) -> Target:

@@ -5,8 +5,9 @@ labels; plus the image's workdir and the components' ENV) is written to
 `<reports>/<run>/plan.json`. Then one pytest process per image runs the suite in
 tests/images/ against it (a pool of --jobs processes), each with one long-lived container
 of its image; see buildtool/checks/ for the checks and tests/images/conftest.py for the
-session. The GPU tier runs only where `docker run --gpus all` works; elsewhere its
-checks are reported as not run, never as passed.
+session. A check that needs a device kind (buildtool/components/devices.py: nvidia ->
+`docker run --gpus all`) runs only where a container of the kind starts; elsewhere it is
+reported as not run, never as passed.
 
 Writes under `<reports>/<run>/`: plan.json, junit.xml (all images), junit/<image>.xml,
 results/<image>.json, logs/<image>.log and report.md. Prints the image x family table
@@ -29,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from .checkplan import image_plan
-from .checks.gpu import NO_GPU
 from .checks.report import RunSummary, outcome_from_results, render_markdown, render_table, summary_json
 from .checks.session import RUN_LABEL, docker_cli
+from .components.devices import check_device, device_kind
 from .errors import OperationError
 from .model import Config
 from .render import node_flavor
@@ -61,7 +62,7 @@ def build_plan(config: Config, g: Any, names: list[str]) -> list[dict[str, Any]]
         extras = image_extras(config, g, entry["node"])
         entry.update(extras)
         check = {"id": "system/image-config", "family": "system", "name": "image-config", "node": entry["node"], "tier": "cpu",
-                 "params": extras}
+                 "device": None, "params": extras}
         ids = [c["id"] for c in entry["checks"]]
         at = ids.index("system/non-root-user") + 1 if "system/non-root-user" in ids else 0
         entry["checks"].insert(at, check)
@@ -90,16 +91,36 @@ def image_present(tag: str) -> bool:
     return _docker("image", "inspect", "--format", "{{.Id}}", tag).returncode == 0
 
 
-def detect_gpu(mode: str, tags: list[str]) -> tuple[bool, str]:
-    """(run the GPU tier?, why not). auto: only where `docker run --gpus all <image> true` works."""
+def detect_device(mode: str, kind: str, tags: list[str]) -> tuple[bool, str]:
+    """(run the checks of this device kind?, why not). auto: only where `docker run <the kind's flags> <image> true` works."""
     if mode == "no":
         return False, GPU_OFF
     if mode == "yes":
         return True, ""
+    dk = device_kind(kind)
     if not tags:
-        return False, NO_GPU + " (no built image to try it with)"
-    done = _docker("run", "--rm", "--gpus", "all", "--network", "none", "--entrypoint", "true", tags[0], timeout=180)
-    return (True, "") if done.returncode == 0 else (False, NO_GPU)
+        return False, dk.no_device + " (no built image to try it with)"
+    done = _docker("run", "--rm", *dk.run_args, "--network", "none", "--entrypoint", "true", tags[0], timeout=180)
+    return (True, "") if done.returncode == 0 else (False, dk.no_device)
+
+
+def detect_devices(mode: str, plan: list[dict[str, Any]], present: dict[str, bool]) -> dict[str, dict[str, Any]]:
+    """kind -> {"on": bool, "reason": str} for every device kind the plan's checks need, tried with an image that needs it."""
+    out: dict[str, dict[str, Any]] = {}
+    kinds = sorted({k for e in plan for c in e["checks"] if (k := check_device(c))})
+    for kind in kinds:
+        tags = [e["tag"] for e in plan if present[e["image"]] and any(check_device(c) == kind for c in e["checks"])]
+        on, reason = detect_device(mode, kind, tags)
+        out[kind] = {"on": on, "reason": reason}
+    return out
+
+
+def devices_summary(devices: dict[str, dict[str, Any]]) -> tuple[bool, str]:
+    """(any device tier on, why the others are off) for the report's one GPU-tier line."""
+    if not devices:
+        return False, "no GPU-tier checks selected"
+    off = [f"{k}: {d['reason']}" if len(devices) > 1 else d["reason"] for k, d in devices.items() if not d["on"]]
+    return any(d["on"] for d in devices.values()), "; ".join(off)
 
 
 def remove_run_containers(run_id: str) -> int:
@@ -194,11 +215,11 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
     for sub in ("junit", "results", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     present = {e["image"]: image_present(e["tag"]) for e in plan}
-    wants_gpu = any(c.get("tier") == "gpu" for e in plan for c in e["checks"])
-    gpu_on, gpu_reason = detect_gpu(gpu, [e["tag"] for e in plan if present[e["image"]]]) if wants_gpu else (False, "no GPU-tier checks selected")
+    devices = detect_devices(gpu, plan, present)
+    gpu_on, gpu_reason = devices_summary(devices)
     plan_file = run_dir / "plan.json"
-    plan_file.write_text(json.dumps({"run": run_id, "gpu": gpu_on, "gpu_reason": gpu_reason, "images": plan}, indent=2, sort_keys=True) + "\n",
-                         encoding="utf-8")
+    plan_file.write_text(json.dumps({"run": run_id, "gpu": gpu_on, "gpu_reason": gpu_reason, "devices": devices, "images": plan}, indent=2,
+                                    sort_keys=True) + "\n", encoding="utf-8")
     say(f"verify {run_id}: {len(plan)} images, {sum(len(e['checks']) for e in plan)} checks, {max(1, jobs)} at a time; "
         f"GPU tier {'on' if gpu_on else 'off: ' + gpu_reason}; reports in {run_dir}")
 

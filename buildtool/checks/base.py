@@ -64,7 +64,14 @@ class Image:
     inspect: dict[str, Any] = field(default_factory=dict)  # `docker inspect` of the image
     results: dict[str, Result] = field(default_factory=dict)  # probe key -> result
     assets: Path | None = None  # folder with the files probes copy in (tests/images/models)
-    gpu: bool = False  # the container was started with --gpus all
+    gpu: bool = False  # the container was started with some device kind's flags (`--gpus all` for nvidia)
+    devices: frozenset[str] = frozenset()  # the device kinds handed to the container (components/devices.py)
+
+    def __post_init__(self) -> None:
+        if self.gpu and not self.devices:  # an Image made with gpu=True alone: the default GPU kind
+            from ..components.devices import DEFAULT_GPU
+
+            self.devices = frozenset({DEFAULT_GPU})
 
     @property
     def name(self) -> str:

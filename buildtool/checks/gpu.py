@@ -1,13 +1,15 @@
-"""GPU tier (runs only where `docker run --gpus all` works): a device is visible to the CUDA runtime,
-cuDNN creates a handle on it, NCCL initialises a communicator on it."""
+"""The nvidia device kind's checks (they run only where its `docker run` flags work, see
+buildtool/components/devices.py): a device is visible to the CUDA runtime, cuDNN creates a handle
+on it, NCCL initialises a communicator on it."""
 
 from __future__ import annotations
 
+from ..components.devices import NVIDIA
 from .base import CheckFailed, CheckImpl, Image, NotRun, Probe
 from .cuda import parse_report, probe_command
 from .onnxruntime import model_evaluate, tiny_model_probe
 
-NO_GPU = "no GPU: docker run --gpus all failed"
+NO_GPU = NVIDIA.no_device  # "no GPU: docker run --gpus all failed"
 CUDA_DEVICE = Probe("cuda-device", probe_command("device"))
 
 
@@ -28,11 +30,11 @@ def device_problems(report: dict) -> tuple[list[str], str]:
 
 
 def _probes(image: Image, params: dict) -> list[Probe]:
-    return [CUDA_DEVICE] if image.gpu else []
+    return [CUDA_DEVICE] if NVIDIA.name in image.devices else []
 
 
 def _evaluate(image: Image, params: dict) -> str:
-    if not image.gpu:
+    if NVIDIA.name not in image.devices:
         raise NotRun(NO_GPU)
     result = image.result(CUDA_DEVICE.key)
     if not result.ok:
@@ -44,11 +46,11 @@ def _evaluate(image: Image, params: dict) -> str:
 
 
 def _ort_probes(image: Image, params: dict) -> list[Probe]:
-    return [tiny_model_probe(image, params["provider"])] if image.gpu else []
+    return [tiny_model_probe(image, params["provider"])] if NVIDIA.name in image.devices else []
 
 
 def _ort_evaluate(image: Image, params: dict) -> str:
-    if not image.gpu:
+    if NVIDIA.name not in image.devices:
         raise NotRun(NO_GPU)
     return model_evaluate(image, params["provider"])
 

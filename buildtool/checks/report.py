@@ -148,7 +148,8 @@ def render_markdown(summary: RunSummary) -> str:
     out = [f"# Verify run {summary.run}", ""]
     out.append(f"- Result: **{'passed' if summary.ok else 'failed'}** — {len(summary.images)} images, "
                f"{counts[PASSED]} checks passed, {counts[FAILED]} failed, {counts[NOT_RUN]} not run")
-    out.append(f"- GPU tier: {'run (docker run --gpus all works)' if summary.gpu else 'not run — ' + summary.gpu_reason}")
+    ran = "run (containers start with the device kinds' docker run flags)"
+    out.append(f"- GPU tier: {ran if summary.gpu else 'not run — ' + summary.gpu_reason}")
     out.append(f"- Target: under {TARGET_SECONDS:.0f} s of checking per image after its container starts")
     out += ["", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]

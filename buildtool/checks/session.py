@@ -1,7 +1,8 @@
 """One long-lived container per image, and the batched probes that every check of the image reads.
 
 `ImageSession.start()` runs `docker run -d --rm --entrypoint sleep <tag> infinity` as the
-image's default user (with `--gpus all` for the GPU tier); `gather()` collects the probes of
+image's default user (with the `docker run` flags of each device kind its checks need and the
+host has, from buildtool/components/devices.py: `--gpus all` for nvidia); `gather()` collects the probes of
 all the image's checks plus the session-wide batch queries (one `dpkg-query -W`, one
 `pip list --format json`), copies the files they need (`docker cp`) and runs them through
 pytest-testinfra's docker:// backend: one `docker exec` per user (`docker://root@id` for
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..components.devices import DEFAULT_GPU, check_device, device_kind, run_args
 from . import lookup
 from .base import DEFAULT_USER, SESSION_PROBES, CheckFailed, Image, NotRun, Probe, Result
 from .batch import dedupe, parse_output, runner_script
@@ -58,8 +60,9 @@ class Outcome:
 class ImageSession:
     entry: dict[str, Any]
     assets: Path | None = None
-    gpu: bool = False
+    gpu: bool = False  # the plan's GPU tier is on (a plan without `devices`: the default GPU kind)
     run_id: str = ""
+    devices: dict[str, Any] | None = None  # the plan's `devices`: kind -> {"on": bool, "reason": str}
     container: str = ""
     started_at: float = 0.0  # monotonic, when the container answered
     start_seconds: float = 0.0  # how long `docker run -d` took
@@ -69,6 +72,31 @@ class ImageSession:
     image: Image | None = None
     error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # Devices ----------------------------------------------------------------------
+
+    def available(self) -> frozenset[str]:
+        """The device kinds the host hands to containers (as `buildtool verify` found them)."""
+        if self.devices is None:
+            return frozenset({DEFAULT_GPU}) if self.gpu else frozenset()
+        return frozenset(k for k, d in self.devices.items() if d.get("on"))
+
+    def wanted(self) -> frozenset[str]:
+        """The device kinds this image's checks need that the host has: the container gets exactly these."""
+        have = self.available()
+        return frozenset(k for c in self.entry["checks"] if (k := check_device(c)) and k in have)
+
+    def device_off(self, check: dict[str, Any]) -> str | None:
+        """Why a check cannot run here (its device kind is off), else None."""
+        kind = check_device(check)
+        if kind is None or kind in self.available():
+            return None
+        found = (self.devices or {}).get(kind) or {}
+        try:
+            fallback = device_kind(kind).no_device
+        except KeyError as exc:
+            fallback = str(exc)
+        return str(found.get("reason") or fallback)
 
     # Lifecycle --------------------------------------------------------------------
 
@@ -83,8 +111,8 @@ class ImageSession:
         args = ["run", "-d", "--rm", "--network", "none", "--hostname", HOSTNAME, "--add-host", f"{HOSTNAME}:127.0.0.1", "--entrypoint", "sleep"]
         if self.run_id:
             args += ["--label", f"{RUN_LABEL}={self.run_id}"]
-        if self.gpu:
-            args += ["--gpus", "all"]
+        kinds = self.wanted()
+        args += list(run_args(kinds))
         t0 = time.monotonic()
         started = _docker(*args, tag, "infinity")
         if started.returncode != 0:
@@ -92,7 +120,7 @@ class ImageSession:
         self.container = started.stdout.strip()
         self.started_at = time.monotonic()
         self.start_seconds = self.started_at - t0
-        self.image = Image(entry=self.entry, inspect=inspect, assets=self.assets, gpu=self.gpu)
+        self.image = Image(entry=self.entry, inspect=inspect, assets=self.assets, gpu=bool(kinds), devices=kinds)
 
     def stop(self) -> None:
         if self.container:
@@ -105,7 +133,7 @@ class ImageSession:
         assert self.image is not None
         probes: list[Probe] = list(SESSION_PROBES)
         for check in self.entry["checks"]:
-            if check.get("tier") == "gpu" and not self.gpu:
+            if self.device_off(check) is not None:
                 continue
             try:
                 probes += lookup(check["family"], check["name"]).probes(self.image, check["params"])
@@ -169,8 +197,9 @@ class ImageSession:
     # Evaluation -------------------------------------------------------------------
 
     def evaluate(self, check: dict[str, Any], gpu_reason: str = "") -> Outcome:
-        if check.get("tier") == "gpu" and not self.gpu:
-            return Outcome("not-run", gpu_reason or "no GPU: docker run --gpus all failed")
+        off = self.device_off(check)
+        if off is not None:
+            return Outcome("not-run", (gpu_reason if self.devices is None else "") or off)
         try:
             self.gather()
         except SessionError as exc:

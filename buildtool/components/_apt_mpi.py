@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..schema import Version
-from .base import Check, Flavor, upstream_version
+from ._mpi import MpiFlavor
+from .base import upstream_version
 
 
-class AptMpiFlavor(Flavor):
-    axis = "mpi"
+class AptMpiFlavor(MpiFlavor):
     fields = {"mpi4py": Version()}
     packages: tuple[str, ...] = ()
     version_package = ""
@@ -17,13 +17,8 @@ class AptMpiFlavor(Flavor):
         return self.packages
 
     def pip_requirements(self, component, facts):
-        mpi4py = component.fields.get("mpi4py")
-        return (f"mpi4py=={mpi4py}",) if mpi4py else ()
+        return self.mpi4py(component)
 
     def facts(self, component, base, apt_pins):
         pin = apt_pins.get(self.version_package)
         return {"version": upstream_version(pin) if pin else "", "mpi4py": component.fields.get("mpi4py", "")}
-
-    def checks(self, component, facts):
-        return (Check("mpi", "mpirun-version", {"flavor": self.name, "version": facts["mpi.version"]}),
-                Check("mpi", "two-rank-run", {"mpi4py": bool(facts["mpi.mpi4py"])}))

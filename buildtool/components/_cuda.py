@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import Version
-from .base import Check, Flavor
+from .base import Check, Column, Flavor, dash
 
 
 def major_minor(version: str) -> str:
@@ -12,6 +12,13 @@ def major_minor(version: str) -> str:
 
 class CudaFlavor(Flavor):
     axis = "accelerator"
+    kind = "cuda"
+    device = "nvidia"
+    columns = (
+        Column("CUDA", lambda f: dash(f.get("accelerator.cuda"))),
+        Column("cuDNN", lambda f: dash(f.get("accelerator.cudnn"))),
+        Column("NCCL", lambda f: dash(f.get("accelerator.nccl"))),
+    )
     cuda_fields = {"cuda": Version(), "cudnn": Version(), "nccl": Version()}
     required = ("cuda", "cudnn", "nccl")
 
@@ -43,5 +50,5 @@ class CudaFlavor(Flavor):
         return (
             Check("cuda", "libraries-resolvable", {"libs": ["libcudart", "libcudnn", "libnccl"]}),
             Check("cuda", "library-versions", {"cuda": facts["accelerator.cuda"], "cudnn": facts["accelerator.cudnn"], "nccl": facts["accelerator.nccl"]}),
-            Check("gpu", "device-visible", {"tier": "gpu"}),
+            Check("gpu", "device-visible", {}, device=self.device),
         )

@@ -8,6 +8,7 @@ stage modules iterate over the registry and never name a flavor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -33,6 +34,22 @@ class Check:
     family: str
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None  # the device kind the check needs (components/devices.py), None: runs anywhere
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the images table that a flavor declares: its header and its cell from the variant's facts.
+
+    The table has the columns of every registered flavor, in axis order; a variant whose flavor on that
+    axis does not declare a column shows `-` there."""
+
+    header: str
+    value: Callable[[dict[str, Any]], str]
+
+
+def dash(value: Any) -> str:
+    return str(value) if value else "-"
 
 
 class Flavor:
@@ -41,11 +58,26 @@ class Flavor:
     fields: ClassVar[dict[str, Spec]] = {}
     required: ClassVar[tuple[str, ...]] = ()
     template: ClassVar[str | None] = None  # partial under templates/partials/; default <name>.Dockerfile.j2
+    # The partial's text, for a flavor that carries it (a plugin); it is then served under `partial`.
+    template_source: ClassVar[str | None] = None
+    device: ClassVar[str | None] = None  # the device kind the flavor's images need (accelerators), None: a CPU
+    kind: ClassVar[str] = ""  # the `<axis>.kind` fact (accelerator.kind: none | cuda | ...); default: none
+    executables: ClassVar[frozenset[str]] = frozenset()  # context files written with mode 0755
+    columns: ClassVar[tuple[Column, ...]] = ()  # the images-table columns it fills (see Column)
 
     @property
     def partial(self) -> str:
         return f"partials/{self.template or self.name + '.Dockerfile.j2'}"
     # Cross-field checks that need the base (e.g. NVIDIA base images) live in rules, not here.
+
+    @property
+    def needs_device(self) -> bool:
+        return self.device is not None
+
+    def properties(self) -> dict[str, Any]:
+        """Facts every component of this flavor has, whatever its fields (merged under `<axis>.`, so rules
+        and excludes can name them): `kind` and `device`, plus what a flavor family adds."""
+        return {"kind": self.kind or "none", "device": self.device or "none"}
 
     def apt_packages(self, component: Component, base: Base) -> tuple[str, ...]:
         return ()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..schema import AbsPath, CondaChannel, HttpUrl, List, Map, Sha256, Version
-from .base import Check, Flavor, uv_requirements
+from ._python import PythonFlavor
+from .base import Check
 
 PREFIX = "/opt/conda"
 
 
-class CondaFlavor(Flavor):
+class CondaFlavor(PythonFlavor):
     name = "conda"
-    axis = "python"
     fields = {
         "installer": Map({"url": HttpUrl(), "sha256": Sha256()}, required=("url", "sha256"), what="the installer's url and sha256"),
         "conda": Version(),
@@ -42,12 +42,7 @@ class CondaFlavor(Flavor):
     def env(self, component, facts):
         return {"CONDA_DIR": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
 
-    def context_files(self, component, facts):
-        return uv_requirements(facts)
-
     def checks(self, component, facts):
-        return (
-            Check("python", "python-version", {"version": facts["python.version"]}),
-            Check("python", "pip-check", {}),
+        return super().checks(component, facts) + (
             Check("conda", "conda-version", {"version": facts["python.conda"], "prefix": facts["python.prefix"]}),
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..schema import Dict, PipName, Version
 from ._cuda import CudaFlavor
+from ._wheels import WheelFlavor
 
 
-class CudaWheelsFlavor(CudaFlavor):
+class CudaWheelsFlavor(CudaFlavor, WheelFlavor):
     name = "cuda-wheels"
     fields = {
         **CudaFlavor.cuda_fields,
@@ -15,6 +16,4 @@ class CudaWheelsFlavor(CudaFlavor):
     }
     required = CudaFlavor.required + ("wheels",)
     template = "cuda-wheels.Dockerfile.j2"
-
-    def pip_requirements(self, component, facts):
-        return tuple(f"{name}=={version}" for name, version in sorted(component.fields["wheels"].items()))
+    wheel_field = "wheels"

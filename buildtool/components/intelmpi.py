@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 from ..schema import Version
-from .base import Check, Flavor
+from ._mpi import MpiFlavor
+from ._wheels import WheelFlavor
 
 
-class IntelMpiFlavor(Flavor):
+class IntelMpiFlavor(MpiFlavor, WheelFlavor):
     name = "intelmpi"
-    axis = "mpi"
     fields = {"version": Version(), "mpi4py": Version()}
     required = ("version",)
     template = "intelmpi.Dockerfile.j2"
 
-    def pip_requirements(self, component, facts):
-        reqs = [f"impi-rt=={component.fields['version']}"]
-        if component.fields.get("mpi4py"):
-            reqs.append(f"mpi4py=={component.fields['mpi4py']}")
-        return tuple(reqs)
+    def direct_wheels(self, component):
+        return (f"impi-rt=={component.fields['version']}",) + self.mpi4py(component)
 
     def facts(self, component, base, apt_pins):
         return {"version": component.fields["version"], "mpi4py": component.fields.get("mpi4py", "")}
 
     def env(self, component, facts):
         return {"I_MPI_ROOT": facts["python.prefix"]}
-
-    def checks(self, component, facts):
-        return (Check("mpi", "mpirun-version", {"flavor": self.name, "version": facts["mpi.version"]}),
-                Check("mpi", "two-rank-run", {"mpi4py": bool(facts["mpi.mpi4py"])}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..schema import Version
 from ._ort import OrtFlavor
 
 
@@ -11,8 +10,4 @@ class OrtOpenvinoFlavor(OrtFlavor):
     package = "onnxruntime-openvino"
     provider = "OpenVINOExecutionProvider"
     run_provider = "OpenVINOExecutionProvider"
-    fields = {**OrtFlavor.base_fields, "openvino": Version()}
-    required = ("version", "openvino")
-
-    def facts(self, component, base, apt_pins):
-        return {**super().facts(component, base, apt_pins), "openvino": component.fields["openvino"]}
+    version_fields = ("openvino",)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Check, Flavor
+from .base import Check, Column, Flavor
 
 # Package names that differ by release (the 64-bit time_t transition renamed libfuse2).
 _LIBFUSE2 = {"trixie": "libfuse2t64", "noble": "libfuse2t64"}
@@ -13,6 +13,8 @@ class SystemFlavor(Flavor):
     name = "system"
     axis = "system"
     template = "system.Dockerfile.j2"
+    executables = frozenset({"with-build-secrets", "register-libs", "install-debs"})
+    columns = (Column("OS", lambda f: f"{f['os.family']} {f['os.version']}"),)
 
     def apt_packages(self, component, base):
         return (
@@ -34,7 +36,7 @@ class SystemFlavor(Flavor):
     def context_files(self, component, facts):
         from ..templates_files import read_support_file
 
-        return {name: read_support_file(name) for name in ("with-build-secrets", "register-libs", "install-debs")}
+        return {name: read_support_file(name) for name in sorted(self.executables)}
 
     def checks(self, component, facts):
         return (

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..schema import AbsPath, Version
-from .base import Check, Flavor, uv_requirements
+from ._python import PythonFlavor
 
 VENV = "/opt/venv"
 
 
-class SystemPythonFlavor(Flavor):
+class SystemPythonFlavor(PythonFlavor):
     name = "system-python"
-    axis = "python"
+    venv = True
     fields = {"pip": Version(), "venv": AbsPath()}
     required = ("pip",)
     template = "system-python.Dockerfile.j2"
@@ -27,10 +27,3 @@ class SystemPythonFlavor(Flavor):
 
     def env(self, component, facts):
         return {"VIRTUAL_ENV": facts["python.prefix"], "PATH": f"{facts['python.bin']}:$PATH"}
-
-    def context_files(self, component, facts):
-        return uv_requirements(facts)
-
-    def checks(self, component, facts):
-        return (Check("python", "python-version", {"version": facts["python.version"]}),
-                Check("python", "pip-check", {}))

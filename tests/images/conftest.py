@@ -8,7 +8,8 @@ Inputs (environment):
 
 Each image gets one container for the whole session (see buildtool.checks.session); the
 first of its checks starts it and runs every probe in one batch, the others read the cache.
-GPU-tier checks are skipped ("not run") unless the plan says `docker run --gpus all` works.
+A check that needs a device kind is skipped ("not run") unless the plan's `devices` says that kind's
+`docker run` flags work (`--gpus all` for nvidia, see buildtool/components/devices.py).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for entry in plan["images"]:
         for check in entry["checks"]:
-            marks = [pytest.mark.gpu] if check.get("tier") == "gpu" else []
+            marks = [pytest.mark.gpu] if check.get("tier", "cpu") != "cpu" else []
             params.append(pytest.param(entry["image"], check, id=f"{entry['image']}::{check['id']}", marks=marks))
     metafunc.parametrize(("image_name", "check"), params)
 
@@ -63,7 +64,8 @@ class Sessions:
         self.gpu = bool(plan.get("gpu", False))
         self.gpu_reason = str(plan.get("gpu_reason", "no GPU: docker run --gpus all failed"))
         self.entries = {e["image"]: e for e in plan["images"]}
-        self._make = lambda entry: ImageSession(entry, assets=HERE / "models", gpu=self.gpu, run_id=str(plan.get("run", "")))
+        devices = plan.get("devices")
+        self._make = lambda entry: ImageSession(entry, assets=HERE / "models", gpu=self.gpu, run_id=str(plan.get("run", "")), devices=devices)
         self.sessions: dict = {}
         self.finished: dict[str, float] = {}
 

@@ -85,15 +85,13 @@ def mutate(g, edits: dict[str, str]) -> None:
 
 
 def write_contexts(g, out: Path) -> None:
-    from buildtool.render import EXECUTABLE
-
     for nid, r in g.rendered.items():
         ctx = out / "nodes" / nid
         ctx.mkdir(parents=True, exist_ok=True)
         (ctx / "Dockerfile").write_text(r.dockerfile, encoding="utf-8")
         for name, text in r.files:
             (ctx / name).write_text(text, encoding="utf-8")
-            (ctx / name).chmod(0o755 if name in EXECUTABLE else 0o644)
+            (ctx / name).chmod(r.mode(name))
 
 
 def log_of(work: Path, row: dict) -> Path:
