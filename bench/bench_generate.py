@@ -46,33 +46,24 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from buildtool import outputs  # noqa: E402
+from buildtool.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.components import flavor  # noqa: E402
 from buildtool.config import load_config  # noqa: E402
 from buildtool.expand import expand  # noqa: E402
 from buildtool.generate import assemble, generate  # noqa: E402
-
-try:
-    from buildtool.generate import gc_paused  # noqa: E402
-except ImportError:  # an older pipeline (to measure "before"): no pause
-    from contextlib import nullcontext as gc_paused  # type: ignore[assignment]  # noqa: E402
-from buildtool.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.lock import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock  # noqa: E402
 from buildtool.model import Config  # noqa: E402
-from buildtool.partial_memo import PartialRenderer  # noqa: E402
 from buildtool.plan import build_dag  # noqa: E402
 from buildtool.render import ancestor_pins, pip_set_id, python_line, render_dag  # noqa: E402
 
 TARGET_VARIANTS = 10_000
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 5.0
 DEFAULT_SIZES = (100, 1_000, 10_000)
 SHA = "0" * 63 + "1"
 
@@ -369,17 +360,16 @@ def measure(inputs: Inputs, repeat: int) -> dict:
     best["load_config"], config = _timed(load_config, inputs.config_path, None, {})
     best["load_lock"], lock = _timed(load_lock, inputs.lock_path)
     for _ in range(repeat):
-        # Stage by stage: the calls generate() makes, under the same garbage-collector pause ...
+        # Stage by stage: the calls generate() makes ...
         gc.collect()
-        with gc_paused():
-            t, expansion = _timed(expand, config, lock)
-            best["expand"] = min(best["expand"], t)
-            t, dag = _timed(build_dag, config, expansion.variants)
-            best["dag"] = min(best["dag"], t)
-            t, rendered = _timed(render_dag, config, lock, dag)
-            best["render"] = min(best["render"], t)
-            t, generated = _timed(assemble, config, expansion, dag, rendered)
-            best["outputs"] = min(best["outputs"], t)
+        t, expansion = _timed(expand, config, lock)
+        best["expand"] = min(best["expand"], t)
+        t, dag = _timed(build_dag, config, expansion.variants)
+        best["dag"] = min(best["dag"], t)
+        t, rendered = _timed(render_dag, config, lock, dag)
+        best["render"] = min(best["render"], t)
+        t, generated = _timed(assemble, config, expansion, dag, rendered)
+        best["outputs"] = min(best["outputs"], t)
         variants, nodes = len(generated.expansion.variants), len(generated.dag.nodes)
         del expansion, dag, rendered, generated
         # ... and end to end, which is the figure the target is about.
@@ -390,13 +380,6 @@ def measure(inputs: Inputs, repeat: int) -> dict:
         best["plan+render"] = min(best["plan+render"], t)
         assert len(generated.expansion.variants) == variants
         del generated
-    # The baseline, in the same run: the pipeline without its two fast paths (below).
-    with plain_pipeline():
-        for _ in range(min(repeat, 2)):
-            gc.collect()
-            t, generated = _timed(generate, config, lock)
-            best["plain"] = min(best.get("plain", math.inf), t)
-            del generated
     total = best["plan+render"]
     return {
         "size": inputs.size,
@@ -409,25 +392,6 @@ def measure(inputs: Inputs, repeat: int) -> dict:
     }
 
 
-@contextmanager
-def plain_pipeline() -> Iterator[None]:
-    """The straightforward pipeline the fast paths replace: every node's partial rendered by Jinja
-    (no memo), generated JSON written by json.dumps(indent=2, sort_keys=True) (its pure-Python
-    indenting encoder). Everything else, and the output's content, is the same."""
-    memoised, layout = PartialRenderer.render, outputs.to_json
-
-    def render_every_time(self: PartialRenderer, name: str, context: dict) -> str:
-        return self._render(name, context)
-
-    PartialRenderer.render = render_every_time  # type: ignore[method-assign]
-    outputs.to_json = lambda data, pretty_depth=2: json.dumps(data, indent=2, sort_keys=True) + "\n"  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        PartialRenderer.render = memoised  # type: ignore[method-assign]
-        outputs.to_json = layout
-
-
 def cold_start(inputs: Inputs) -> dict:
     """The first generate() of a process pays for loading and compiling the templates; a CLI run pays it once."""
     config, lock = load_config(inputs.config_path, None, {}), load_lock(inputs.lock_path)
@@ -438,20 +402,17 @@ def cold_start(inputs: Inputs) -> dict:
 
 def print_table(results: list[dict], out=sys.stdout) -> None:
     base = results[0]["us_per_variant"]
-    cols = ["variants", "cands", "nodes", *STAGES, "(cpu)", "us/variant", "growth", "plain", "speed-up"]
-    widths = [8, 7, 7, 11, 9, 8, 7, 8, 8, 11, 6, 10, 6, 7, 8]
+    cols = ["variants", "cands", "nodes", *STAGES, "(cpu)", "us/variant", "growth"]
+    widths = [8, 7, 7, 11, 9, 8, 7, 8, 8, 11, 6, 10, 6]
     print("  ".join(c.rjust(w) for c, w in zip(cols, widths)), file=out)
     for r in results:
         s = r["seconds"]
         row = [str(r["variants"]), str(r["candidates"]), str(r["nodes"]), *(f"{s[k]:.3f}" for k in STAGES), f"{s['cpu']:.2f}",
-               f"{r['us_per_variant']:.1f}", f"{r['us_per_variant'] / base:.2f}", f"{s['plain']:.3f}",
-               f"{s['plain'] / s['plan+render']:.2f}x"]
+               f"{r['us_per_variant']:.1f}", f"{r['us_per_variant'] / base:.2f}"]
         print("  ".join(v.rjust(w) for v, w in zip(row, widths)), file=out)
     print("(seconds, wall clock; stages best of --repeat, load_* once and apart; plan+render = generate() end to end\n"
           " = expand+dag+render+outputs; (cpu) = its CPU time, steadier when the machine is shared;\n"
-          " us/variant = plan+render per variant; growth = us/variant against the smallest size, 1.00 = linear;\n"
-          " plain = generate() without the fast paths (every partial rendered by Jinja, json.dumps(indent=2)) in the same run,\n"
-          " speed-up = plain / plan+render)", file=out)
+          " us/variant = plan+render per variant; growth = us/variant against the smallest size, 1.00 = linear)", file=out)
 
 
 def target_check(results: list[dict]) -> dict | None:
