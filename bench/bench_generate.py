@@ -42,16 +42,25 @@ import hashlib
 import io
 import json
 import math
+import os
 import pstats
+import shlex
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from buildtool import expand as expand_module  # noqa: E402
+from buildtool import rules  # noqa: E402
 from buildtool.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.components import flavor  # noqa: E402
 from buildtool.config import load_config  # noqa: E402
@@ -429,6 +438,96 @@ def target_text(check: dict) -> str:
     return f"target: {check['variants']} variants planned and rendered in {check['seconds']:.3f} s -> {verdict} (limit {check['limit_seconds']:.1f} s)"
 
 
+# --------------------------------------------------------------------------- the shipped matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_LIMIT_SECONDS = 0.5  # `buildtool generate` and `buildtool check` on the shipped images.yaml, whole process
+
+
+def _median_runs(argv: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _hyperfine_median(argv: list[str], runs: int, tmp: Path) -> float:
+    out = tmp / "hyperfine.json"
+    subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", str(runs), "--export-json", str(out), shlex.join(argv)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.loads(out.read_text())["results"][0]["median"]
+
+
+def shipped_commands(runs: int = 10) -> dict:
+    """Whole-process wall time (median) of `buildtool generate` (into a temporary --out/--readme, so the
+    checkout is not rewritten) and `buildtool check` (read-only) on the repository's images.yaml and
+    images.lock, with hyperfine when installed, else the median of `runs` runs after one warm-up."""
+    with tempfile.TemporaryDirectory(prefix="buildtool-bench-shipped-") as tmp_name:
+        tmp = Path(tmp_name)
+        shutil.copy(ROOT / "README.md", tmp / "README.md")
+        py = [sys.executable, "-m", "buildtool"]
+        commands = {
+            "generate": [*py, "generate", "--config", str(ROOT / "images.yaml"), "--out", str(tmp / "generated"), "--readme", str(tmp / "README.md")],
+            "check": [*py, "check", "--config", str(ROOT / "images.yaml")],
+        }
+        tool = "hyperfine" if shutil.which("hyperfine") else f"median of {runs}"
+        out: dict = {"tool": tool, "limit_seconds": SHIPPED_LIMIT_SECONDS,
+                     "pythondontwritebytecode": bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))}
+        for name, argv in commands.items():
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # warm-up (writes --out once)
+            out[name] = _hyperfine_median(argv, runs, tmp) if tool == "hyperfine" else _median_runs(argv, runs)
+    return out
+
+
+@contextmanager
+def without(optimisation: str) -> Iterator[None]:
+    """The pipeline without one of the optimisations it keeps (the output is the same):
+    parts = expand's dict of facts parts (one per base and per axis/component/base, instead of computing every
+    combination's facts from scratch); in_range = rules._in_range's lru_cache (version ranges parsed once)."""
+    if optimisation == "parts":
+        original = expand_module.variant_facts
+        expand_module.variant_facts = lambda config, combo, lock, parts=None: original(config, combo, lock)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            expand_module.variant_facts = original
+    elif optimisation == "in_range":
+        cached = rules._in_range
+        rules._in_range = cached.__wrapped__  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            rules._in_range = cached
+    else:  # pragma: no cover
+        raise ValueError(optimisation)
+
+
+KEPT = ("parts", "in_range")
+
+
+def kept_speedups(config: Config, lock: Lock, repeat: int) -> dict:
+    """generate() in-process, best of `repeat`, with everything and without each kept optimisation."""
+    def best() -> float:
+        times = []
+        for _ in range(repeat):
+            gc.collect()
+            t, _ = _timed(generate, config, lock)
+            times.append(t)
+        return min(times)
+
+    out = {"with": best()}
+    for name in KEPT:
+        with without(name):
+            out[name] = best()
+    return out
+
+
+def shipped_config() -> tuple[Config, Lock]:
+    return load_config(ROOT / "images.yaml", None, {}), load_lock(ROOT / "images.lock")
+
+
 # --------------------------------------------------------------------------- identity check and profile
 
 
@@ -486,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--profile", type=int, metavar="N", help="cProfile generate() at the size N and print the top functions")
     parser.add_argument("--verify-identical", type=Path, metavar="DIR", help="write reference trees to DIR, or compare with them when DIR exists")
+    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped matrix's figures (whole-process generate/check, kept optimisations)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or min(sizes) < 1 or args.repeat < 1:
@@ -499,15 +599,31 @@ def main(argv: list[str] | None = None) -> int:
             return verify_identical(args.verify_identical, all_inputs)
         cold = cold_start(all_inputs[0])
         results = [measure(inputs, args.repeat) for inputs in all_inputs]
+        largest = all_inputs[-1]
+        kept_largest = kept_speedups(load_config(largest.config_path, None, {}), load_lock(largest.lock_path), 1)
     check = target_check(results)
+    shipped = kept_shipped = None
+    if not args.no_shipped:
+        shipped = shipped_commands()
+        kept_shipped = kept_speedups(*shipped_config(), repeat=20)
     if args.json:
-        print(json.dumps({"results": results, "target": check, "cold_start": cold}, indent=2))
-    else:
-        print_table(results)
-        print(f"first generate() in the process (N={cold['variants']}, templates loaded and compiled): {cold['seconds']:.3f} s;"
-              f" the same call warm: {cold['warm_seconds']:.3f} s")
-        if check:
-            print(target_text(check))
+        print(json.dumps({"results": results, "target": check, "cold_start": cold, "shipped": shipped,
+                          "kept": {"shipped": kept_shipped, str(largest.size): kept_largest}}, indent=2))
+        return 0
+    print_table(results)
+    print(f"first generate() in the process (N={cold['variants']}, templates loaded and compiled): {cold['seconds']:.3f} s;"
+          f" the same call warm: {cold['warm_seconds']:.3f} s")
+    if check:
+        print(target_text(check))
+    if shipped:
+        for name in ("generate", "check"):
+            verdict = "MET" if shipped[name] < SHIPPED_LIMIT_SECONDS else "NOT MET"
+            print(f"shipped matrix: `buildtool {name}` whole process {shipped[name]:.3f} s ({shipped['tool']}, median) -> {verdict}"
+                  f" (limit {SHIPPED_LIMIT_SECONDS} s{'; PYTHONDONTWRITEBYTECODE is set: every run compiles buildtool' if shipped['pythondontwritebytecode'] else ''})")
+    for label, kept in (("shipped matrix", kept_shipped), (f"{largest.size} variants", kept_largest)):
+        if kept:
+            parts = ", ".join(f"without {name}: {kept[name]:.3f} s = {kept[name] / kept['with']:.2f}x" for name in KEPT)
+            print(f"kept optimisations at {label}: generate() {kept['with']:.3f} s with all; {parts}")
     return 0
 
 

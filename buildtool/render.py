@@ -49,6 +49,21 @@ def environment() -> jinja2.Environment:
     )
 
 
+# What a partial may read (the context render gives each partial; docs/flavors.md lists it, a unit test keeps it true).
+PARTIAL_CONTEXT: dict[str, str] = {
+    "node": "the plan node (id, stage, base, component, parent, facts, depth, children, variants)",
+    "component": "the component (axis, key, flavor, fields); None in the system layer",
+    "fields": "the component's fields as images.yaml gives them, checked by the flavor's schema ({} in the system layer)",
+    "facts": "the facts of this layer and the ones below it: os.*, system.*, then <axis>.* up to this node's stage",
+    "apt": "(name, version) of every locked .deb this layer installs (debs.lock beside the Dockerfile), sorted by name",
+    "apt_roots": "the archives the layer's .debs are fetched from by default, 'archive=url ...' ('' when it installs none)",
+    "has_requirements": "whether the layer installs a pip set (requirements.txt beside the Dockerfile)",
+    "wheel_cache": "the BuildKit cache id for the layer's wheels: <os>-<axis>-<component key> (<os>-system in the system layer)",
+    "system": "images.yaml's system section and tools.uv (user, uid, locale, workdir, uv, uv_sha256)",
+    "env": "the flavor's ENV lines as (name, value) pairs (the frame writes them; a partial rarely needs them)",
+}
+
+
 def node_flavor(node: Node) -> Flavor:
     return SYSTEM if node.component is None else flavor(node.component.flavor)
 
