@@ -28,7 +28,7 @@ class Expansion:
 def variant_facts(config: Config, combo: Combo, lock: Lock, parts: dict[tuple[str, ...], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Every fact about one combination: os.*, system.*, and <axis>.* from each flavor.
 
-    `parts` (optional) keeps each base's and each (axis, component, base)'s part for the next combination."""
+    `parts` (facts_parts, or a dict to fill) holds each base's and each (axis, component, base)'s part, made once."""
     parts = {} if parts is None else parts
     chosen = dict(combo)
     base = config.bases[chosen["os"]]
@@ -105,22 +105,33 @@ def check_apt_pins(config: Config, lock: Lock) -> None:
             checked_apt(lock, base, tuple(pins.items()))
 
 
+def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every base's part of the facts and every (axis, component, base)'s, for variant_facts. They are made in the
+    order a walk over the axes product first needs them, so that of two bad tag templates the same one is reported."""
+    parts: dict[tuple[str, ...], dict[str, Any]] = {}
+    for key in config.axes["os"]:
+        base, apt = config.bases[key], lock.apt.get(key, {})
+        parts[(key,)] = _os_facts(config, base, apt, _refreshed(lock, key))
+        order = [(a, config.axes[a][0]) for a in LAYER_AXES] + [(a, v) for a in reversed(LAYER_AXES) for v in config.axes[a][1:]]
+        for axis, value in order:
+            parts[(axis, value, key)] = _axis_facts(config, axis, value, base, apt)
+    return parts
+
+
 def expand(config: Config, lock: Lock) -> Expansion:
     check_apt_pins(config, lock)
-    product = []
-    parts: dict[tuple[str, ...], dict[str, Any]] = {}
-    for values in itertools.product(*(config.axes[a] for a in AXES)):
-        combo = tuple(zip(AXES, values))
-        product.append((combo, variant_facts(config, combo, lock, parts)))
-    _check_rule_facts(config, {name for _, facts in product for name in facts})
+    parts = facts_parts(config, lock)
+    _check_rule_facts(config, {name for part in parts.values() for name in part})
     kept: dict[Combo, dict[str, Any]] = {}
     dropped: list[Dropped] = []
-    for combo, facts in product:
+    for values in itertools.product(*(config.axes[a] for a in AXES)):
+        combo = tuple(zip(AXES, values))
         chosen = dict(combo)
         excluded = next((i for i, sel in enumerate(config.exclude) if sel.matches(chosen)), None)
         if excluded is not None:
             dropped.append(Dropped(combo, f"matrix.exclude[{excluded}] ({config.path}:{config.exclude[excluded].line})"))
             continue
+        facts = variant_facts(config, combo, lock, parts)
         rule = first_violation(config.rules, facts)
         if rule is not None:
             dropped.append(Dropped(combo, f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}"))
