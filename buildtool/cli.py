@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("docs", help="print the images table (Markdown)")
     _common(p)
+    p.add_argument("--flavors", action="store_true", help="print the flavor reference instead (docs/flavors.md: every flavor's fields and the facts templates read)")
+
+    sub.add_parser("schema", help="print images.yaml's JSON Schema (draft 2020-12), made from the schema the loader checks with",
+                   description="Print the JSON Schema (draft 2020-12) of images.yaml, generated from buildtool's own schema objects "
+                               "(components discriminated by `flavor`). schema/images.schema.json is a committed copy; editors read it "
+                               "through images.yaml's `# yaml-language-server: $schema=` line. `buildtool validate` checks more "
+                               "(cross-references, rules, PEP 440 versions).")
 
     p = sub.add_parser("matrix", help="print the CI job matrix of one DAG level (JSON, for strategy.matrix)")
     _common(p)

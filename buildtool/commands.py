@@ -139,8 +139,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    if args.flavors:
+        from .flavor_docs import flavor_reference
+
+        sys.stdout.write(flavor_reference())
+        return EXIT_OK
     _, g = _generated(args)
     sys.stdout.write(g.table)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema_json import images_schema_text
+
+    sys.stdout.write(images_schema_text())
     return EXIT_OK
 
 

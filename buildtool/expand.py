@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from .components import SYSTEM, flavor
 from .errors import Location, UserError
 from .lock import Lock
 from .model import AXES, LAYER_AXES, Base, Config, Dropped, Selector, Variant
-from .rules import RuleChecker, first_violation, rule_facts
+from .rules import first_violation, rule_facts
 from .tags import render_image_name
 from .templating import TemplateSyntaxError, fill
 
@@ -24,14 +25,22 @@ class Expansion:
     dropped: tuple[Dropped, ...]
 
 
-def variant_facts(config: Config, combo: Combo, lock: Lock) -> dict[str, Any]:
-    """Every fact about one combination: os.*, system.*, and <axis>.* from each flavor."""
+def variant_facts(config: Config, combo: Combo, lock: Lock, parts: dict[tuple[str, ...], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every fact about one combination: os.*, system.*, and <axis>.* from each flavor.
+
+    `parts` (facts_parts, or a dict to fill) holds each base's and each (axis, component, base)'s part, made once."""
+    parts = {} if parts is None else parts
     chosen = dict(combo)
     base = config.bases[chosen["os"]]
     apt = lock.apt.get(base.key, {})
-    facts = _os_facts(config, base, apt, _refreshed(lock, base.key))
+    if (base.key,) not in parts:
+        parts[(base.key,)] = _os_facts(config, base, apt, _refreshed(lock, base.key))
+    facts = dict(parts[(base.key,)])
     for axis in LAYER_AXES:
-        facts.update(_axis_facts(config, axis, chosen[axis], base, apt))
+        key = (axis, chosen[axis], base.key)
+        if key not in parts:
+            parts[key] = _axis_facts(config, axis, chosen[axis], base, apt)
+        facts.update(parts[key])
     return facts
 
 
@@ -96,112 +105,41 @@ def check_apt_pins(config: Config, lock: Lock) -> None:
             checked_apt(lock, base, tuple(pins.items()))
 
 
-class _FactParts:
-    """Facts are the union of one os part per base and one part per (axis, component, base): compute each once.
-
-    A variant's facts are {**os part, **python part, **mpi part, **accelerator part, **onnxruntime part},
-    the same dict (keys in the same order) variant_facts builds. Parts are computed in the order a walk
-    over the axes product first needs them, so a failing part (a bad tag template) raises the same
-    error, for the same combination, as computing every candidate's facts in product order would.
-    """
-
-    def __init__(self, config: Config, lock: Lock) -> None:
-        self.config = config
-        self.lock = lock
-        self.os: dict[str, dict[str, Any]] = {}
-        self.axis: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for base_key in config.axes["os"]:
-            base = config.bases[base_key]
-            apt = lock.apt.get(base.key, {})
-            self.os[base_key] = _os_facts(config, base, apt, _refreshed(lock, base.key))
-            order = [(a, config.axes[a][0]) for a in LAYER_AXES]
-            order += [(a, v) for a in reversed(LAYER_AXES) for v in config.axes[a][1:]]
-            for axis, key in order:
-                self.axis[(axis, key, base_key)] = _axis_facts(config, axis, key, base, apt)
-
-    def known(self) -> set[str]:
-        names: set[str] = set()
-        for part in self.os.values():
-            names.update(part)
-        for part in self.axis.values():
-            names.update(part)
-        return names
-
-    def facts(self, combo: Combo) -> dict[str, Any]:
-        base = combo[0][1]
-        parts = self.axis
-        out = dict(self.os[base])
-        for axis, key in combo[1:]:
-            out.update(parts[(axis, key, base)])
-        return out
+def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every base's part of the facts and every (axis, component, base)'s, for variant_facts. They are made in the
+    order a walk over the axes product first needs them, so that of two bad tag templates the same one is reported."""
+    parts: dict[tuple[str, ...], dict[str, Any]] = {}
+    for key in config.axes["os"]:
+        base, apt = config.bases[key], lock.apt.get(key, {})
+        parts[(key,)] = _os_facts(config, base, apt, _refreshed(lock, key))
+        order = [(a, config.axes[a][0]) for a in LAYER_AXES] + [(a, v) for a in reversed(LAYER_AXES) for v in config.axes[a][1:]]
+        for axis, value in order:
+            parts[(axis, value, key)] = _axis_facts(config, axis, value, base, apt)
+    return parts
 
 
 def expand(config: Config, lock: Lock) -> Expansion:
     check_apt_pins(config, lock)
-    parts = _FactParts(config, lock)
-    _check_rule_facts(config, parts.known())
-    check = RuleChecker(config.rules)
-    values = [config.axes[a] for a in AXES]
-    # Bit i of masks[level][value] is set when matrix.exclude[i] allows that value on that axis:
-    # a combination is excluded by the lowest i set in the AND over its axes.
-    everything = (1 << len(config.exclude)) - 1
-    masks: list[dict[str, int]] = []
-    for level, axis in enumerate(AXES):
-        level_masks = {}
-        for value in values[level]:
-            mask = 0
-            for i, sel in enumerate(config.exclude):
-                allowed = dict(sel.values).get(axis)
-                if allowed is None or value in allowed:
-                    mask |= 1 << i
-            level_masks[value] = mask
-        masks.append(level_masks)
-    exclude_reason = [f"matrix.exclude[{i}] ({config.path}:{sel.line})" for i, sel in enumerate(config.exclude)]
-    rule_reason = {id(rule): f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}" for rule in config.rules}
-    kept: list[Combo] = []
-    facts_of: dict[Combo, dict[str, Any]] = {}
+    parts = facts_parts(config, lock)
+    _check_rule_facts(config, {name for part in parts.values() for name in part})
+    kept: dict[Combo, dict[str, Any]] = {}
     dropped: list[Dropped] = []
-    os_parts, axis_parts = parts.os, parts.axis
-    last = len(AXES) - 1
-    last_axis, last_values, last_masks = AXES[last], values[last], masks[last]
-    last_of: dict[str, list[tuple[Combo, int, dict[str, Any]]]] = {}  # base -> (last axis value, mask, facts part)
-    drop, first_violation_of = dropped.append, check.first_violation
-
-    def walk(level: int, prefix: Combo, mask: int, base: str, merged: dict[str, Any]) -> None:
-        axis, level_masks = AXES[level], masks[level]
-        for value in values[level]:
-            combo = prefix + ((axis, value),)
-            m = mask & level_masks[value]
-            if level == 0:
-                walk(1, combo, m, value, os_parts[value])
-            elif level < last - 1:
-                walk(level + 1, combo, m, base, {**merged, **axis_parts[(axis, value, base)]})
-            else:
-                inner = {**merged, **axis_parts[(axis, value, base)]}
-                lasts = last_of.get(base)
-                if lasts is None:
-                    lasts = last_of[base] = [(((last_axis, v),), last_masks[v], axis_parts[(last_axis, v, base)]) for v in last_values]
-                for suffix, last_mask, part in lasts:
-                    lm = m & last_mask
-                    if lm:
-                        drop(Dropped(combo + suffix, exclude_reason[(lm & -lm).bit_length() - 1]))
-                        continue
-                    facts = {**inner, **part}
-                    rule = first_violation_of(facts)
-                    if rule is not None:
-                        drop(Dropped(combo + suffix, rule_reason[id(rule)]))
-                        continue
-                    leaf = combo + suffix
-                    kept.append(leaf)
-                    facts_of[leaf] = facts
-
-    if last < 2:  # pragma: no cover - AXES is fixed at five
-        raise AssertionError("expand walks at least three axes")
-    walk(0, (), everything, "", {})
-    kept_set = set(kept)
+    for values in itertools.product(*(config.axes[a] for a in AXES)):
+        combo = tuple(zip(AXES, values))
+        chosen = dict(combo)
+        excluded = next((i for i, sel in enumerate(config.exclude) if sel.matches(chosen)), None)
+        if excluded is not None:
+            dropped.append(Dropped(combo, f"matrix.exclude[{excluded}] ({config.path}:{config.exclude[excluded].line})"))
+            continue
+        facts = variant_facts(config, combo, lock, parts)
+        rule = first_violation(config.rules, facts)
+        if rule is not None:
+            dropped.append(Dropped(combo, f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}"))
+            continue
+        kept[combo] = facts
     for i, sel in enumerate(config.include):
         combo = tuple((a, dict(sel.values)[a][0]) for a in AXES)
-        facts = facts_of.get(combo) or parts.facts(combo)
+        facts = kept.get(combo) or variant_facts(config, combo, lock, parts)
         rule = first_violation(config.rules, facts)
         if rule is not None:
             raise UserError(
@@ -211,10 +149,8 @@ def expand(config: Config, lock: Lock) -> Expansion:
                 expected=f"a combination allowed by rule {rule.id} (line {rule.line})",
                 found=_combo_text(combo),
             )
-        facts_of[combo] = facts
-        if combo not in kept_set:
-            kept.append(combo)
-            kept_set.add(combo)
+        if combo not in kept:
+            kept[combo] = facts
             dropped = [d for d in dropped if d.combo != combo]
     if not kept:
         raise UserError(
@@ -224,7 +160,7 @@ def expand(config: Config, lock: Lock) -> Expansion:
             expected="at least one combination",
             hint="run `buildtool list --why-excluded` to see what dropped each combination",
         )
-    variants = tuple(Variant(combo, facts_of[combo], render_image_name(config, facts_of[combo])) for combo in kept)
+    variants = tuple(Variant(combo, facts, render_image_name(config, facts)) for combo, facts in kept.items())
     _check_collisions(config, variants)
     return Expansion(variants=variants, dropped=tuple(dropped))
 

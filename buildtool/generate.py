@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .expand import Expansion, expand, in_group
 from .lock import Lock, bind_bases
-from .model import Config, Selector
+from .model import Config
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .plan import Dag, build_dag
 from .render import RenderedNode, render_dag
@@ -28,78 +25,15 @@ class Generated:
 
 
 def group_members(config: Config, expansion: Expansion) -> dict[str, list[str]]:
-    return {g: sorted(v.name for v, m in zip(expansion.variants, member) if m) for g, member in _membership(config, expansion).items()}
-
-
-def _membership(config: Config, expansion: Expansion) -> dict[str, list[bool]]:
-    """in_group(config, g, combo) for every group and variant, groups in sorted order, each answer computed
-    once: a group's `except` asks about other groups, which have their own turn."""
-    names = sorted(config.groups)
-    combos = [dict(v.combo) for v in expansion.variants]
-    known: dict[tuple[str, int], bool] = {}
-    compiled = {name: (_compile(g.select), _compile(g.exclude), g.except_groups) for name, g in config.groups.items()}
-
-    def member(name: str, i: int, stack: tuple[str, ...]) -> bool:
-        found = known.get((name, i))
-        if found is not None:
-            return found
-        if name in stack:
-            in_group(config, name, combos[i], stack)  # raises the cycle error
-        select, exclude, except_groups = compiled[name]
-        combo = combos[i]
-        if not _any_match(select, combo) or _any_match(exclude, combo):
-            result = False
-        else:
-            result = not any(member(other, i, stack + (name,)) for other in except_groups)
-        known[(name, i)] = result
-        return result
-
-    return {g: [member(g, i, ()) for i in range(len(combos))] for g in names}
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: generate allocates hundreds of thousands of long-lived,
-    acyclic objects (facts, nodes, texts), and the collector's repeated passes over them cost a
-    sixth of a large run while freeing nothing. Reference counting still frees everything else.
-
-    On the way out, what the pause allocated is moved to the oldest generation (freeze + unfreeze,
-    when nothing else is frozen): where collections would have moved it, without the first young
-    collection walking all of it once more."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
+    return {g: sorted(v.name for v in expansion.variants if in_group(config, g, dict(v.combo))) for g in sorted(config.groups)}
 
 
 def generate(config: Config, lock: Lock) -> Generated:
     config = bind_bases(config, lock)
-    with gc_paused():
-        expansion = expand(config, lock)
-        dag = build_dag(config, expansion.variants)
-        rendered = render_dag(config, lock, dag)
-        return assemble(config, expansion, dag, rendered)
-
-
-def _compile(selectors: tuple[Selector, ...]) -> tuple[tuple[tuple[str, frozenset[str]], ...], ...]:
-    return tuple(tuple((axis, frozenset(allowed)) for axis, allowed in sel.values) for sel in selectors)
-
-
-def _any_match(selectors: tuple[tuple[tuple[str, frozenset[str]], ...], ...], combo: dict[str, str]) -> bool:
-    """any(sel.matches(combo) for sel in selectors), without a generator per selector."""
-    for sel in selectors:
-        for axis, allowed in sel:
-            if combo.get(axis) not in allowed:
-                break
-        else:
-            return True
-    return False
+    expansion = expand(config, lock)
+    dag = build_dag(config, expansion.variants)
+    rendered = render_dag(config, lock, dag)
+    return assemble(config, expansion, dag, rendered)
 
 
 def assemble(config: Config, expansion: Expansion, dag: Dag, rendered: dict[str, RenderedNode]) -> Generated:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -16,7 +16,6 @@ from .components import SYSTEM, Flavor, flavor, template_source
 from .errors import Location, UserError
 from .lock import DebPin, Lock, PipPin
 from .model import Config
-from .partial_memo import PartialRenderer
 from .plan import Dag, Node
 from .schema import DEB_PACKAGE, DEB_VERSION, PIP_NAME, SHA256
 from .templates_files import TEMPLATES_DIR
@@ -44,24 +43,13 @@ class RenderedNode(NamedTuple):
         return f"buildtool/{self.id}:h-{self.hash[:20]}"
 
 
-class _Environment(jinja2.Environment):
-    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
-        """A plain dict instead of Jinja's ChainMap: every context creation copies a template's globals,
-        and a ChainMap makes that several times slower. (Jinja asks not to change globals after a
-        template is loaded, and this environment's never change.)"""
-        return {**self.globals, **(d or {})}
-
-
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    # auto_reload is off so that rendering thousands of nodes does not stat every template for every
-    # node; render_dag drops changed templates from the cache once per call instead (fresh_templates).
-    return _Environment(
+    return jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES_DIR)), jinja2.FunctionLoader(_carried_template)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
-        auto_reload=False,
     )
 
 
@@ -73,14 +61,19 @@ def _carried_template(name: str) -> tuple[str, None, Callable[[], bool]] | None:
     return source, None, lambda: template_source(name) == source
 
 
-def fresh_templates() -> jinja2.Environment:
-    """The environment, its template cache emptied when any template changed on disk since it was loaded
-    (all of it: a partial's compiled code holds the macros it imported)."""
-    env = environment()
-    cache = env.cache
-    if cache is not None and not all(template.is_up_to_date for template in list(cache.values())):
-        cache.clear()
-    return env
+# What a partial may read (the context render gives each partial; docs/flavors.md lists it, a unit test keeps it true).
+PARTIAL_CONTEXT: dict[str, str] = {
+    "node": "the plan node (id, stage, base, component, parent, facts, depth, children, variants)",
+    "component": "the component (axis, key, flavor, fields); None in the system layer",
+    "fields": "the component's fields as images.yaml gives them, checked by the flavor's schema ({} in the system layer)",
+    "facts": "the facts of this layer and the ones below it: os.*, system.*, then <axis>.* up to this node's stage",
+    "apt": "(name, version) of every locked .deb this layer installs (debs.lock beside the Dockerfile), sorted by name",
+    "apt_roots": "the archives the layer's .debs are fetched from by default, 'archive=url ...' ('' when it installs none)",
+    "has_requirements": "whether the layer installs a pip set (requirements.txt beside the Dockerfile)",
+    "wheel_cache": "the BuildKit cache id for the layer's wheels: <os>-<axis>-<component key> (<os>-system in the system layer)",
+    "system": "images.yaml's system section and tools.uv (user, uid, locale, workdir, uv, uv_sha256)",
+    "env": "the flavor's ENV lines as (name, value) pairs (the frame writes them; a partial rarely needs them)",
+}
 
 
 def node_flavor(node: Node) -> Flavor:
@@ -176,9 +169,8 @@ class _Pass:
         self.config = config
         self.lock = lock
         self.dag = dag
-        self.partials = PartialRenderer(fresh_templates(), _tidy)
+        self.env = environment()
         self.roots: dict[str, str] = {}
-        self.envs: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}  # one object per distinct env
         self.project_labels = _project_labels(config)
         self.project_name = config.project["name"]
 
@@ -206,7 +198,6 @@ class _Pass:
                 pip_set = lock.pip_set(set_id, python, wanted, ancestors)  # raises the missing/stale error
             files["requirements.txt"] = requirements_text(pip_set.pins, lock, set_id)
         env_items = tuple(fl.env(component, node.facts).items()) if component is not None else ()
-        env_items = self.envs.setdefault(env_items, env_items)
         system = self.config.system
         context = {  # what a partial may read
             "node": node,
@@ -221,7 +212,7 @@ class _Pass:
             "env": env_items,
         }
         try:
-            body = self.partials.render(fl.partial, context)
+            body = _tidy(self.env.get_template(fl.partial).render(context))
         except jinja2.TemplateNotFound as exc:  # a flavor without its partial is a developer error
             raise UserError(f"template not found: {exc.name}", expected=f"templates/{fl.partial}") from None
         labels = _labels(self.project_labels, self.project_name, node, parent_ref, fl)
@@ -246,22 +237,11 @@ def checked_apt(lock: Lock, base: str, pins: tuple[tuple[str, str], ...]) -> tup
     return pins
 
 
-# Characters besides space, tab and newline that str.splitlines or str.rstrip treat specially (ASCII text).
-_ODD_ASCII = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
-
-
 def _tidy(text: str) -> str:
     """Collapse runs of blank lines so partials can be written freely; end with one newline."""
-    if text.isascii() and not any(c in text for c in _ODD_ASCII):
-        # The common case with str methods that run in C; the same result as the general loop below.
-        if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
-            text = "\n".join([line.rstrip(" \t") for line in text.split("\n")])
-        while "\n\n\n" in text:
-            text = text.replace("\n\n\n", "\n\n")
-        return text.lstrip("\n").rstrip("\n") + "\n"
-    lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
-    for line in lines:
+    for line in text.splitlines():
+        line = line.rstrip()
         if line == "" and (not out or out[-1] == ""):
             continue
         out.append(line)
@@ -286,39 +266,16 @@ def render_dag(config: Config, lock: Lock, dag: Dag) -> dict[str, RenderedNode]:
     out: dict[str, RenderedNode] = {}
     hashes: dict[str, str] = {}
     refs: dict[str, str] = {}
-    # pip pins installed by a node and its ancestors (name -> version), so that a node's constraints
-    # come from its parent's map instead of a walk up its chain: the same as ancestor_pins().
-    installed: dict[str, dict[str, str]] = {}
-    constraints: dict[str, tuple[str, ...]] = {}  # parent id -> ancestor_pins of its children
-
     for node in dag.nodes.values():
         if node.stage == "base":
             hashes[node.id] = hashlib.sha256(node.base.local_ref.encode()).hexdigest()
             refs[node.id] = node.base.local_ref
-            installed[node.id] = {}
             continue
-        parent = node.parent
-        parent_pins = installed[parent]  # type: ignore[index]
-        resolved = lock.pip.get(pip_set_id(node)) if node.component is not None else None
-        if resolved is not None and resolved.pins:
-            mine = dict(parent_pins)
-            for pin in resolved.pins:
-                mine[pin.name] = pin.version
-            installed[node.id] = mine
-        else:
-            installed[node.id] = parent_pins
-
-        def pins_of_ancestors(parent: str = parent, pins: dict[str, str] = parent_pins) -> tuple[str, ...]:
-            found = constraints.get(parent)
-            if found is None:
-                found = constraints[parent] = tuple(f"{n}=={v}" for n, v in sorted(pins.items()))
-            return found
-
-        parent_ref = refs[parent]  # type: ignore[index]
-        dockerfile, files = state.node(node, parent_ref, pins_of_ancestors)
+        parent_ref = refs[node.parent]  # type: ignore[index]
+        dockerfile, files = state.node(node, parent_ref, lambda node=node: ancestor_pins(dag, node, lock))
         context_files = tuple(sorted(files.items()))
         executables = node_flavor(node).executables
-        digest = _content_hash(hashes[parent], dockerfile, context_files, executables)  # type: ignore[index]
+        digest = _content_hash(hashes[node.parent], dockerfile, context_files, executables)  # type: ignore[index]
         rendered = RenderedNode(node.id, dockerfile, context_files, digest, parent_ref, executables)
         out[node.id] = rendered
         hashes[node.id] = digest

@@ -62,22 +62,3 @@ def rule_facts(rule: Rule) -> set[str]:
     names = {fact for fact, _ in rule.when + rule.require}
     names |= {m.value for _, m in rule.when + rule.require if m.kind == "same"}
     return names
-
-
-class RuleChecker:
-    """first_violation for many variants. The verdict depends only on the facts the rules name, and a
-    matrix has few distinct combinations of those (its product has many): decide each once."""
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.rules = rules
-        self.names = tuple(sorted(set().union(*(rule_facts(rule) for rule in rules)))) if rules else ()
-        self.seen: dict[tuple[str, ...], Rule | None] = {}
-
-    def first_violation(self, facts: dict[str, Any]) -> Rule | None:
-        get = facts.get
-        key = tuple([str(get(name, "") or "") for name in self.names])
-        try:
-            return self.seen[key]
-        except KeyError:
-            rule = self.seen[key] = first_violation(self.rules, facts)
-            return rule

@@ -1,4 +1,4 @@
-"""The synthetic matrices of bench/bench_generate.py, and the pipeline's fast paths against plain references.
+"""The synthetic matrices of bench/bench_generate.py, and expand's drops against the plain product walk.
 
 Correctness only: no timings are asserted here (run `python bench/bench_generate.py` for figures).
 """
@@ -8,23 +8,18 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
-import random
 import sys
 from pathlib import Path
 
-import jinja2
 import pytest
 
-from buildtool import render
 from buildtool.config import load_config
 from buildtool.expand import expand, variant_facts
 from buildtool.generate import generate
 from buildtool.jsonfmt import to_json
 from buildtool.lock import dump_lock, load_lock
 from buildtool.model import AXES
-from buildtool.partial_memo import PartialRenderer
 from buildtool.rules import first_violation
-from buildtool.templates_files import TEMPLATES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,32 +101,6 @@ def test_expand_matches_the_plain_product_walk(matrix, request):
     assert [(d.combo, d.reason) for d in e.dropped] == dropped
 
 
-@pytest.mark.parametrize(("matrix", "most_renders"), [("synthetic_100", 0.6), ("real_matrix", 0.9)])
-def test_memoised_partials_match_plain_jinja(matrix, most_renders, request, monkeypatch):
-    """Every node's partial, memoised, is what a plain Jinja environment renders from the node's context;
-    and memoising saves renders (a component repeats across parents; the synthetic matrix repeats a lot)."""
-    config, lock = request.getfixturevalue(matrix)
-    plain = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
-                               keep_trailing_newline=True, autoescape=False)
-    fast = PartialRenderer.render
-    compared = []
-    renderers = []
-
-    def checked(self, name, context):
-        if self not in renderers:
-            renderers.append(self)
-        text = fast(self, name, context)
-        assert text == render._tidy(plain.get_template(name).render(context)), context["node"].id
-        compared.append(context["node"].id)
-        return text
-
-    monkeypatch.setattr(PartialRenderer, "render", checked)
-    g = generate(config, lock)
-    assert sorted(compared) == sorted(g.rendered)
-    (renderer,) = renderers
-    assert renderer.renders <= len(g.rendered) * most_renders, (renderer.renders, len(g.rendered))
-
-
 def test_generated_json_is_one_line_per_entry_and_loads_back(synthetic_100):
     g = generate(*synthetic_100)
     for name, (text, _) in g.tree.items():
@@ -149,20 +118,3 @@ def test_generated_json_is_one_line_per_entry_and_loads_back(synthetic_100):
     assert to_json({"k": {"deep": {"x": [1, {"y": 2}]}}}) == '{\n  "k": {\n    "deep": {"x": [1, {"y": 2}]}\n  }\n}\n'
     with pytest.raises(TypeError):
         to_json({"a": object()})
-
-
-def test_tidy_fast_path_matches_the_plain_loop():
-    def reference_tidy(text):
-        out = []
-        for line in (line.rstrip() for line in text.splitlines()):
-            if line == "" and (not out or out[-1] == ""):
-                continue
-            out.append(line)
-        return "\n".join(out).rstrip("\n") + "\n"
-
-    rng = random.Random(7)
-    alphabet = ["a", "b", " ", "\t", "\n", "\n", "\n", "\r", "\x0b", "\u2028", "\xe9", "\x1f", "\xa0", "\x85"]
-    for i in range(20_000):
-        pool = alphabet if i % 3 == 0 else alphabet[:7]
-        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 14)))
-        assert render._tidy(text) == reference_tidy(text), repr(text)
