@@ -69,6 +69,10 @@ def plain_context(config, lock, g, leaf_node: str, ctx: Path) -> str:
 
     names = sorted({n for node in chain for n in node_apt_names(node)})
     (ctx / "apt.txt").write_text("".join(f"{n}={versions[n]}\n" for n in names))
+    from buildtool.apt_sources import apt_sources
+
+    # the same pockets the lock was resolved from (a plain Dockerfile would list them in sources.list too)
+    (ctx / "sources.list").write_text("".join(src.line() + "\n" for src in apt_sources(base, config.site)))
     pins: dict[str, str] = {}
     for node in chain:
         found = lock.pip.get(node.id)
@@ -168,11 +172,15 @@ def main() -> int:
                 rows[node] = {"uv_s": uv[node], "pip_s": pip[node], "ratio": round(uv[node] / pip[node], 2) if pip[node] else None}
             result["install_step"] = rows
             result["smoke_cold_total"] = {"uv_s": uv["_total"], "pip_s": pip["_total"]}
+    except BaseException:
+        say(f"failed: logs kept in {work}")
+        raise
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     finally:
         engine.stop()
         if before != "MISSING" and docker0_state() == "MISSING":
             restore_docker0()
-        shutil.rmtree(work, ignore_errors=True)
     report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
