@@ -1,6 +1,6 @@
 """`buildtool verify`: prove what each built image claims, with pytest + pytest-testinfra.
 
-The plan (buildtool.plan.checkplan: derived checks along the DAG, declared checks, expected
+The plan (buildtool.verify.checkplan: derived checks along the DAG, declared checks, expected
 labels; plus the image's workdir and the components' ENV) is written to
 `<reports>/<run>/plan.json`. Then one pytest process per image runs the suite in
 tests/images/ against it (a pool of --jobs processes), each with one long-lived container
@@ -34,8 +34,8 @@ from ..checks.session import RUN_LABEL, docker_cli
 from ..components.devices import check_device, device_kind
 from ..config.model import Config
 from ..errors import OperationError
-from ..plan.checkplan import image_plan
 from ..render.render import node_flavor
+from .checkplan import image_plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
 REPO = Path(__file__).resolve().parents[2]

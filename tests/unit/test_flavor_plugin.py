@@ -23,9 +23,9 @@ from buildtool.components import DEVICE_KINDS, FLAVORS, Check, Column, DeviceKin
 from buildtool.components.base import dash
 from buildtool.config.loader import load_config
 from buildtool.config.schema import Version
-from buildtool.plan import checkplan
 from buildtool.render.generate import generate
 from buildtool.serving import smoke as serving
+from buildtool.verify import checkplan
 from buildtool.verify import runner as verify
 
 SHA = "a" * 64

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..components import device_kind
 from ..config.model import AXES, Config
+from ..plan.dag import Dag, Node
 from ..render.render import RenderedNode, node_flavor, node_labels
-from .dag import Dag, Node
 
 # Labels every node rewrites; the image carries the last node's value.
 _PER_NODE_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.description", "org.opencontainers.image.base.name", "io.buildtool.node")
