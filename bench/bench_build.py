@@ -59,11 +59,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baseline import downloads_in_log, flatten, norm, run_steps, steps_in_log, write_context  # noqa: E402
-from buildtool.build import needed_nodes, pip_conf_text, resolve_ca_bundle  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.expand import select  # noqa: E402
-from buildtool.generate import generate  # noqa: E402
-from buildtool.lock import PipPin, PipSet, dump_lock, load_lock  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.engine.build import needed_nodes, pip_conf_text, resolve_ca_bundle  # noqa: E402
+from buildtool.lock.format import PipPin, PipSet, dump_lock, load_lock  # noqa: E402
+from buildtool.plan.expand import select  # noqa: E402
+from buildtool.render.generate import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = "/usr/bin/docker"

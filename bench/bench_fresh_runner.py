@@ -58,10 +58,10 @@ def selection_args(group: str, filt: str) -> list[str]:
 
 
 def nodes_in_order(group: str, filt: str) -> list[dict]:
-    levels = json.loads(run([PY, "-m", "buildtool.cli", "matrix", *selection_args(group, filt)]).stdout)["levels"]
+    levels = json.loads(run([PY, "-m", "buildtool.cli.main", "matrix", *selection_args(group, filt)]).stdout)["levels"]
     out: list[dict] = []
     for n in range(levels):
-        out += json.loads(run([PY, "-m", "buildtool.cli", "matrix", *selection_args(group, filt), "--level", str(n)]).stdout)["include"]
+        out += json.loads(run([PY, "-m", "buildtool.cli.main", "matrix", *selection_args(group, filt), "--level", str(n)]).stdout)["include"]
     return out
 
 

@@ -63,17 +63,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from buildtool import expand as expand_module  # noqa: E402
-from buildtool import rules  # noqa: E402
-from buildtool.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.components import flavor  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.expand import expand  # noqa: E402
-from buildtool.generate import assemble, generate  # noqa: E402
-from buildtool.lock import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock  # noqa: E402
-from buildtool.model import Config  # noqa: E402
-from buildtool.plan import build_dag  # noqa: E402
-from buildtool.render import ancestor_pins, pip_set_id, python_line, render_dag  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.config.model import Config  # noqa: E402
+from buildtool.lock.format import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock  # noqa: E402
+from buildtool.plan import expand as expand_module  # noqa: E402
+from buildtool.plan import rules  # noqa: E402
+from buildtool.plan.apt_layers import apt_names, base_chains  # noqa: E402
+from buildtool.plan.dag import build_dag  # noqa: E402
+from buildtool.plan.expand import expand  # noqa: E402
+from buildtool.render.generate import assemble, generate  # noqa: E402
+from buildtool.render.render import ancestor_pins, pip_set_id, python_line, render_dag  # noqa: E402
 
 TARGET_VARIANTS = 10_000
 TARGET_SECONDS = 5.0

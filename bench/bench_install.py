@@ -31,11 +31,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_build import CLI, Engine, docker0_state, image_size, load_bases, reset, restore_docker0, say, timed  # noqa: E402
-from buildtool.build import resolve_ca_bundle  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.expand import select  # noqa: E402
-from buildtool.generate import generate  # noqa: E402
-from buildtool.lock import bind_bases, load_lock  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.engine.build import resolve_ca_bundle  # noqa: E402
+from buildtool.lock.format import bind_bases, load_lock  # noqa: E402
+from buildtool.plan.expand import select  # noqa: E402
+from buildtool.render.generate import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 LEAF = "cuda12.8-cudnn9-onnxruntime1.24.4-cuda-debian12"
@@ -65,7 +65,7 @@ def plain_context(config, lock, g, leaf_node: str, ctx: Path) -> str:
     chain = g.dag.chain(leaf_node)
     base = chain[0].base
     versions = lock.apt[base.key]
-    from buildtool.apt_layers import node_apt_names
+    from buildtool.plan.apt_layers import node_apt_names
 
     names = sorted({n for node in chain for n in node_apt_names(node)})
     (ctx / "apt.txt").write_text("".join(f"{n}={versions[n]}\n" for n in names))

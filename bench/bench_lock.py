@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pip_resolver import run_pip  # noqa: E402
-from buildtool import lock_resolve as lr  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.expand import expand  # noqa: E402
-from buildtool.lock import bind_bases, load_lock  # noqa: E402
-from buildtool.plan import build_dag  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.lock import pip as lr  # noqa: E402
+from buildtool.lock.format import bind_bases, load_lock  # noqa: E402
+from buildtool.plan.dag import build_dag  # noqa: E402
+from buildtool.plan.expand import expand  # noqa: E402
 
 PAIR = ("debian12.sys.system-python.cu128-cudnn9", "debian12.sys.system-python.cu128-cudnn9.ort-cuda")
 

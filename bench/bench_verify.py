@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from buildtool.checkplan import image_plan  # noqa: E402
 from buildtool.checks.session import ImageSession  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.expand import select  # noqa: E402
-from buildtool.generate import generate  # noqa: E402
-from buildtool.lock import load_lock  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.lock.format import load_lock  # noqa: E402
+from buildtool.plan.expand import select  # noqa: E402
+from buildtool.render.generate import generate  # noqa: E402
+from buildtool.verify.checkplan import image_plan  # noqa: E402
 
 ASSETS = ROOT / "tests" / "images" / "models"
 

@@ -41,7 +41,7 @@ def docker_cli() -> str:
     found = shutil.which("docker")
     if found:
         return found
-    from ..engine import docker_cli as engine_cli
+    from ..engine.client import docker_cli as engine_cli
 
     return engine_cli()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..model import LAYER_AXES
+from ..config.model import LAYER_AXES
 from .base import Check, Column, Flavor, LayerInputs
 from .conda import CondaFlavor
 from .cuda_apt import CudaAptFlavor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Version
+from ..config.schema import Version
 from ._mpi import MpiFlavor
 from .base import upstream_version
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Version
+from ..config.schema import Version
 from .base import Check, Column, Flavor, dash
 
 

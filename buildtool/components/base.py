@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..model import Base, Component
-from ..schema import Spec
+from ..config.model import Base, Component
+from ..config.schema import Spec
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import AbsPath, CondaChannel, HttpUrl, List, Map, Sha256, Version
+from ..config.schema import AbsPath, CondaChannel, HttpUrl, List, Map, Sha256, Version
 from ._python import PythonFlavor
 from .base import Check
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import DebPackage, DebVersion, Dict, HttpUrl, Map, Sha256
+from ..config.schema import DebPackage, DebVersion, Dict, HttpUrl, Map, Sha256
 from ._cuda import CudaFlavor
 
 

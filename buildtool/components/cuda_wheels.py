@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import Dict, PipName, Version
+from ..config.schema import Dict, PipName, Version
 from ._cuda import CudaFlavor
 from ._wheels import WheelFlavor
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..schema import AbsPath, Version
+from ..config.schema import AbsPath, Version
 from ._python import PythonFlavor
 
 VENV = "/opt/venv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildtool import engine
+from buildtool.engine import client as engine
 from buildtool.errors import OperationError
 
 

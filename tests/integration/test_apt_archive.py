@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for aptar
 
 from aptarchive import AptArchive, ensure_tools  # noqa: E402
 
-from buildtool import engine  # noqa: E402
-from buildtool.config import load_config  # noqa: E402
-from buildtool.lock import bind_bases, load_lock  # noqa: E402
+from buildtool.config.loader import load_config  # noqa: E402
+from buildtool.engine import client as engine  # noqa: E402
+from buildtool.lock.format import bind_bases, load_lock  # noqa: E402
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 

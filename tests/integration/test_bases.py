@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import engine
-from buildtool.bases import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, content_ref, run_bases
-from buildtool.config import load_config
+from buildtool.config.loader import load_config
+from buildtool.engine import client as engine
+from buildtool.engine.bases import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, content_ref, run_bases
 from buildtool.errors import OperationError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def made(client, config, tmp_path_factory):
 
 
 def content_digest_of(ref: str) -> str:
-    from buildtool.lock import manifest_digest
+    from buildtool.lock.format import manifest_digest
 
     listed = subprocess.run([engine.docker_cli(), "run", "--rm", ref, "dpkg-query", "-W", "-f",
                              "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"], capture_output=True, text=True, timeout=120)
@@ -148,7 +148,7 @@ def test_a_bootstrap_that_installs_other_packages_than_the_lock_is_refused(clien
                             "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"], capture_output=True, text=True, timeout=120)
     manifest = [line[3:].strip() for line in today.stdout.splitlines() if line.startswith("ii ")]
     locked = tuple(sorted(line.replace("libc6 ", "libc6 0.0-", 1) if line.startswith("libc6 ") else line for line in manifest))
-    from buildtool.lock import manifest_digest
+    from buildtool.lock.format import manifest_digest
 
     base = dataclasses.replace(config.bases[TEST_KEY], key="debian12-itest-drift", content=manifest_digest(locked))
     rc = run_bases(config, [base], force=False, output_format="table", locked_manifests={base.key: locked})

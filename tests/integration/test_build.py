@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import engine
+from buildtool.engine import client as engine
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = uuid.uuid4().hex[:12]
@@ -55,9 +55,9 @@ def filters_of(cli_args: list[str]) -> tuple[str, tuple[str, ...]]:
 
 
 def load(work: Path):
-    from buildtool.config import load_config
-    from buildtool.generate import generate
-    from buildtool.lock import load_lock
+    from buildtool.config.loader import load_config
+    from buildtool.lock.format import load_lock
+    from buildtool.render.generate import generate
 
     config = load_config(work / "images.yaml", None)
     return config, generate(config, load_lock(work / "images.lock"))
@@ -65,7 +65,7 @@ def load(work: Path):
 
 def mutate(g, edits: dict[str, str]) -> None:
     """Append text to the Dockerfiles of `edits`' nodes; re-derive hashes, tags and FROM lines below them."""
-    from buildtool.render import RenderedNode, content_hash
+    from buildtool.render.render import RenderedNode, content_hash
 
     changed: dict[str, str] = {}  # node -> its new tag
     for nid, node in g.dag.nodes.items():  # topological
@@ -102,8 +102,8 @@ def log_of(work: Path, row: dict) -> Path:
 
 def run_mutated(work: Path, name: str, cli_args: list[str], edits: dict[str, str], ca_bundle: Path | None) -> tuple[int, dict]:
     """run_build in this process on a mutated plan; (exit code, summary)."""
-    from buildtool.build import run_build
-    from buildtool.expand import select
+    from buildtool.engine.build import run_build
+    from buildtool.plan.expand import select
 
     config, g = load(work)
     group, filters = filters_of(cli_args)
@@ -347,7 +347,7 @@ def test_a_hand_edited_generated_tree_is_refused_before_any_build(work, cold):
 if __name__ == "__main__":  # run-mutated WORK NAME CLI_ARGS_JSON EDITS_JSON CA_BUNDLE: a mutated build in a child process
     _, cmd, work_dir, name, cli_json, edits_json, bundle = sys.argv
     assert cmd == "run-mutated"
-    from buildtool.build import run_build as _run_build  # noqa: F401  (import before signals arrive)
+    from buildtool.engine.build import run_build as _run_build  # noqa: F401  (import before signals arrive)
 
     code, summary = run_mutated(Path(work_dir), name, json.loads(cli_json), json.loads(edits_json), Path(bundle))
     print(json.dumps(summary))

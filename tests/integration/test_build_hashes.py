@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import engine
+from buildtool.engine import client as engine
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 

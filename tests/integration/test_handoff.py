@@ -88,10 +88,10 @@ def _env(registry_env: dict[str, str], host: str | None) -> dict[str, str]:
 
 
 def _tags(env: dict[str, str]) -> dict[str, str]:
-    out = _run([PY, "-m", "buildtool.cli", "matrix", "--group", "smoke", "--filter", f"name={IMAGE}", "--level", "0"], env=env).stdout
+    out = _run([PY, "-m", "buildtool.cli.main", "matrix", "--group", "smoke", "--filter", f"name={IMAGE}", "--level", "0"], env=env).stdout
     tags = {e["node"]: e["tag"] for e in json.loads(out)["include"]}
     for level in (1, 2):
-        out = _run([PY, "-m", "buildtool.cli", "matrix", "--group", "smoke", "--filter", f"name={IMAGE}", "--level", str(level)], env=env).stdout
+        out = _run([PY, "-m", "buildtool.cli.main", "matrix", "--group", "smoke", "--filter", f"name={IMAGE}", "--level", str(level)], env=env).stdout
         tags.update({e["node"]: e["tag"] for e in json.loads(out)["include"]})
     assert list(tags) == CHAIN
     return tags
@@ -116,7 +116,7 @@ def _delete_from_registry(registry_env: dict[str, str], local_tag: str) -> bool:
     import base64
     import ssl
 
-    from buildtool.registry import MANIFEST_TYPES, Registry
+    from buildtool.edges.registry import MANIFEST_TYPES, Registry
 
     reg = Registry.from_env(env=registry_env)
     repo, tag = reg.repository(local_tag)

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from buildtool import lock_resolve as lr
-from buildtool.lock import PipPin
+from buildtool.lock import pip as lr
+from buildtool.lock.format import PipPin
 
 pytestmark = pytest.mark.network
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import engine
+from buildtool.engine import client as engine
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = os.environ.get("BUILDTOOL_SERVING_NETWORK", "auto")
@@ -31,12 +31,12 @@ pytestmark = [pytest.mark.engine]
 @pytest.fixture(scope="module")
 def leaves(docker_ok):
     """(config, g, smoke variants, the CPU leaves as serving targets); skips when one is not built."""
-    from buildtool.config import load_config
-    from buildtool.expand import select
-    from buildtool.generate import generate
-    from buildtool.lock import load_lock
-    from buildtool.serving import serving_targets
-    from buildtool.verify import image_present
+    from buildtool.config.loader import load_config
+    from buildtool.lock.format import load_lock
+    from buildtool.plan.expand import select
+    from buildtool.render.generate import generate
+    from buildtool.serving.smoke import serving_targets
+    from buildtool.verify.runner import image_present
 
     if not (REPO / "images.lock").exists():
         pytest.skip("no images.lock (run `buildtool lock`)")
@@ -60,7 +60,7 @@ def _leftovers(label: str) -> tuple[list[str], list[str]]:
 
 
 def test_every_cpu_smoke_leaf_serves_the_model(leaves, capsys):
-    from buildtool.serving import assert_outputs, load_model_case, serving_smoke
+    from buildtool.serving.smoke import assert_outputs, load_model_case, serving_smoke
 
     config, g, variants, targets = leaves
     label = "test-" + secrets.token_hex(4)
@@ -81,7 +81,7 @@ def test_every_cpu_smoke_leaf_serves_the_model(leaves, capsys):
 
 
 def test_a_serving_image_with_wrong_numbers_fails(leaves):
-    from buildtool.serving import assert_outputs, load_model_case, smoke_one
+    from buildtool.serving.smoke import assert_outputs, load_model_case, smoke_one
 
     _, _, _, targets = leaves
     plain = next((t for t in targets if t.backend == "python"), None)
@@ -107,7 +107,7 @@ def test_a_scoring_script_whose_init_fails_is_reported_at_once(leaves):
     and the smoke says so (with the log) instead of waiting out the health deadline."""
     from dataclasses import replace
 
-    from buildtool.serving import smoke_one
+    from buildtool.serving.smoke import smoke_one
 
     _, _, _, targets = leaves
     ort_cpu = next((t for t in targets if t.provider == "CPUExecutionProvider"), None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from buildtool import engine
+from buildtool.engine import client as engine
+from buildtool.engine.prune import local_tags, run_prune
 from buildtool.errors import OperationError
-from buildtool.prune import local_tags, run_prune
 
 pytestmark = [pytest.mark.engine]
 

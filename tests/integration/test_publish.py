@@ -89,10 +89,10 @@ def registry(docker_ok):
 
 
 def _config_g(env: dict[str, str]):
-    from buildtool.config import load_config
-    from buildtool.expand import select
-    from buildtool.generate import generate
-    from buildtool.lock import load_lock
+    from buildtool.config.loader import load_config
+    from buildtool.lock.format import load_lock
+    from buildtool.plan.expand import select
+    from buildtool.render.generate import generate
 
     config = load_config(REPO / "images.yaml", None, env)
     g = generate(config, load_lock(REPO / "images.lock"))
@@ -107,8 +107,8 @@ def _cli(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess.Com
 @pytest.fixture(scope="session")
 def images(docker_ok):
     """The two images: built (here, when missing) and with a passing verify record for their content hash."""
-    from buildtool.publish import verify_records
-    from buildtool.verify import image_present
+    from buildtool.publish.push import verify_records
+    from buildtool.verify.runner import image_present
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDTOOL_")}
     config, g, chosen = _config_g(env)
@@ -156,7 +156,7 @@ def publish_cli(ctx, *args: str, env: dict[str, str] | None = None) -> subproces
 
 
 def api(ctx):
-    from buildtool.registry import Credentials, RegistryClient
+    from buildtool.edges.registry import Credentials, RegistryClient
 
     return RegistryClient(REGISTRY, Credentials(ctx.registry.user, ctx.registry.password, "test"), verify=ctx.registry.ca)
 
@@ -205,8 +205,8 @@ def test_registry_down_is_one_line(ctx):
 
 
 def test_push_failing_midway_moves_no_tag_and_the_rerun_completes(ctx):
-    from buildtool.publish import Hooks, Options, publish
-    from buildtool.registry import RegistryError
+    from buildtool.edges.registry import RegistryError
+    from buildtool.publish.push import Hooks, Options, publish
 
     config, g, chosen = _config_g(ctx.env)
     first: list[str] = []

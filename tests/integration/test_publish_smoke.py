@@ -64,7 +64,7 @@ def _plain_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def engine_a():
-    from buildtool import engine
+    from buildtool.engine import client as engine
     from buildtool.errors import OperationError
 
     if os.geteuid() != 0:
@@ -114,10 +114,10 @@ def engine_b(registry):
 
 
 def _smoke():
-    from buildtool.config import load_config
-    from buildtool.expand import select
-    from buildtool.generate import generate
-    from buildtool.lock import load_lock
+    from buildtool.config.loader import load_config
+    from buildtool.lock.format import load_lock
+    from buildtool.plan.expand import select
+    from buildtool.render.generate import generate
 
     config = load_config(REPO / "images.yaml", None, _plain_env())
     g = generate(config, load_lock(REPO / "images.lock"))
@@ -127,7 +127,7 @@ def _smoke():
 
 def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engine_a, registry, engine_b, tmp_path):
     figures: dict = {"registry_start_seconds": registry["start_seconds"]}
-    from buildtool.config import load_config
+    from buildtool.config.loader import load_config
 
     local_tags = _smoke()  # image -> buildtool/<node>:h-<hash20>
     assert len(local_tags) == len(load_config(REPO / "images.yaml", None, _plain_env()).groups["smoke"].select), sorted(local_tags)
@@ -163,7 +163,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     assert sorted(entries) == sorted(local_tags)
 
     # 3. every published tag resolves, in the registry, to the recorded digest.
-    from buildtool.registry import Credentials, RegistryClient
+    from buildtool.edges.registry import Credentials, RegistryClient
 
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
     user = registry["settings"]["BUILDTOOL_REGISTRY_USER"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import archive_keyring as ak
+from buildtool.edges import archive_keyring as ak
 
 pytestmark = [
     pytest.mark.network,

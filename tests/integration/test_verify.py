@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import engine
 from buildtool.checks.session import RUN_LABEL
+from buildtool.engine import client as engine
 
 REPO = Path(__file__).resolve().parents[2]
 CA_BUNDLE = Path(os.environ.get("BUILDTOOL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
@@ -40,11 +40,11 @@ pytestmark = [pytest.mark.engine]
 @pytest.fixture(scope="session")
 def smoke(docker_ok):
     """The smoke group's plan entries (image name -> entry), with `built` telling which are on the engine."""
-    from buildtool.config import load_config
-    from buildtool.expand import select
-    from buildtool.generate import generate
-    from buildtool.lock import load_lock
-    from buildtool.verify import build_plan, image_present
+    from buildtool.config.loader import load_config
+    from buildtool.lock.format import load_lock
+    from buildtool.plan.expand import select
+    from buildtool.render.generate import generate
+    from buildtool.verify.runner import build_plan, image_present
 
     if not (REPO / "images.lock").exists():
         pytest.skip("no images.lock (run `buildtool lock`)")
@@ -111,7 +111,7 @@ def images(tmp_path_factory, docker_ok):
 
 
 def verify(plan: list[dict], tmp_path: Path, **kw):
-    from buildtool.verify import verify_plan
+    from buildtool.verify.runner import verify_plan
 
     rc, summary = verify_plan(plan, tmp_path / "reports", jobs=2, **kw)
     left = subprocess.run([engine.docker_cli(), "ps", "-aq", "--filter", f"label={RUN_LABEL}={summary.run}"], capture_output=True, text=True)
@@ -148,7 +148,7 @@ def set_params(entry: dict, check_id: str, **params) -> None:
 def test_built_smoke_images_pass_through_the_cli(smoke, tmp_path, capsys):
     """`buildtool verify --format json` on every built smoke image: all checks that ran passed, GPU tier never 'passed'
     without a GPU, reports written, per-image checking time measured."""
-    from buildtool.cli import main
+    from buildtool.cli.main import main
 
     names = [name for name, e in smoke.items() if e["built"]]
     if not names:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool.cli import main
+from buildtool.cli.main import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

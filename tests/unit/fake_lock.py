@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from buildtool.apt_layers import apt_names, base_chains
 from buildtool.components import flavor
-from buildtool.expand import expand
-from buildtool.lock import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, install_key
-from buildtool.model import Config
-from buildtool.plan import build_dag
-from buildtool.render import ancestor_pins, pip_set_id, python_line
+from buildtool.config.model import Config
+from buildtool.lock.format import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, install_key
+from buildtool.plan.apt_layers import apt_names, base_chains
+from buildtool.plan.dag import build_dag
+from buildtool.plan.expand import expand
+from buildtool.render.render import ancestor_pins, pip_set_id, python_line
 
 APT_VERSION = "1.0-1"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildtool.config import load_config
-from buildtool.model import Config
+from buildtool.config.loader import load_config
+from buildtool.config.model import Config
 
 SHA = "a" * 64
 

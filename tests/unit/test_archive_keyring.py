@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import archive_keyring as ak
+from buildtool.edges import archive_keyring as ak
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgv") and shutil.which("dpkg-deb")), reason="needs gpg, gpgv and dpkg-deb")
 

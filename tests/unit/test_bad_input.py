@@ -395,7 +395,7 @@ JSON_LOCK_CASES = [
 
 @pytest.mark.parametrize(("edit", "anchor", "nth", "says"), [c[1:] for c in JSON_LOCK_CASES], ids=[c[0] for c in JSON_LOCK_CASES])
 def test_bad_json_lock(edit, anchor, nth, says, fixture_copy, cli) -> None:
-    from buildtool.lock import dump_lock, load_lock
+    from buildtool.lock.format import dump_lock, load_lock
 
     folder = fixture_copy("minimal")
     lock = folder / "images.lock"

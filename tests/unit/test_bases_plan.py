@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import bases as B
-from buildtool import engine
+from buildtool.config.model import Base, Bootstrap
+from buildtool.engine import bases as B
+from buildtool.engine import client as engine
 from buildtool.errors import OperationError
-from buildtool.model import Base, Bootstrap
 
 
 def _base(key: str = "debian12", bootstrap: Bootstrap | None = None, image: str | None = None) -> Base:
@@ -332,7 +332,7 @@ def test_manifest_changes_names_what_moved():
 def test_the_manifest_is_part_of_the_base_tag():
     from dataclasses import replace
 
-    from buildtool.lock import manifest_digest
+    from buildtool.lock.format import manifest_digest
 
     base = _base(bootstrap=BOOKWORM)
     one, two = ("base-files 12.4+deb12u11 amd64",), ("base-files 12.4+deb12u12 amd64",)
@@ -397,7 +397,7 @@ def _bootstrap(base: Base, tmp_path: Path, **kw) -> B.BaseResult:
 def test_bootstrap_tags_the_image_by_its_manifest(fake_debootstrap, tmp_path: Path):
     from dataclasses import replace
 
-    from buildtool.lock import manifest_digest
+    from buildtool.lock.format import manifest_digest
 
     manifest = B.rootfs_manifest(str(_rootfs(tmp_path)))
     base = replace(_base(bootstrap=BOOKWORM), content=manifest_digest(manifest))
@@ -409,7 +409,7 @@ def test_bootstrap_tags_the_image_by_its_manifest(fake_debootstrap, tmp_path: Pa
 def test_bootstrap_refuses_a_base_that_drifted_from_the_lock(fake_debootstrap, tmp_path: Path):
     from dataclasses import replace
 
-    from buildtool.lock import manifest_digest
+    from buildtool.lock.format import manifest_digest
 
     locked = ("base-files 12.4+deb12u11 amd64", "dpkg 1.21.22 amd64", "tzdata 2025b-0+deb12u1 all")
     base = replace(_base(bootstrap=BOOKWORM), content=manifest_digest(locked))

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from buildtool.lock import load_lock
+from buildtool.lock.format import load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 

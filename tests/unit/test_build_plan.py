@@ -9,11 +9,11 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import load
 
-from buildtool.build import build_command, needed_nodes, new_run_id, pip_conf_text, resolve_ca_bundle, stale_contexts, transient_cause
+from buildtool.engine.build import build_command, needed_nodes, new_run_id, pip_conf_text, resolve_ca_bundle, stale_contexts, transient_cause
 from buildtool.errors import OperationError
-from buildtool.expand import select
-from buildtool.generate import generate
-from buildtool.writer import write_tree_atomically
+from buildtool.plan.expand import select
+from buildtool.render.generate import generate
+from buildtool.render.writer import write_tree_atomically
 
 
 @pytest.fixture()
@@ -144,7 +144,7 @@ echo "#9 DONE"; echo -n sha256:0123456789abcdef > "$iid"
 
 
 def _runner(tmp_path, monkeypatch, fails, error, retries=2):
-    from buildtool.build import NodeJob, Runner
+    from buildtool.engine.build import NodeJob, Runner
 
     cli = tmp_path / "docker"
     cli.write_text(FAKE_CLI)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fake_lock import fake_lock
 from matrix_fixture import IMAGES_YAML, load
 
-from buildtool.checkplan import checks_for
-from buildtool.generate import generate
+from buildtool.render.generate import generate
+from buildtool.verify.checkplan import checks_for
 
 
 def _ids(g, config, node):

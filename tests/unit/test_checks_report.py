@@ -9,8 +9,8 @@ from fake_lock import fake_lock
 from matrix_fixture import load
 
 from buildtool.checks.report import CheckOutcome, ImageOutcome, RunSummary, outcome_from_results, render_markdown, render_table, summary_json
-from buildtool.generate import generate
-from buildtool.verify import build_plan, merge_junit
+from buildtool.render.generate import generate
+from buildtool.verify.runner import build_plan, merge_junit
 
 
 def summary() -> RunSummary:

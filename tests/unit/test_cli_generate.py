@@ -9,9 +9,9 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import load
 
-from buildtool.cli import main
-from buildtool.lock import dump_lock
-from buildtool.outputs import README_BEGIN, README_END
+from buildtool.cli.main import main
+from buildtool.lock.format import dump_lock
+from buildtool.render.outputs import README_BEGIN, README_END
 
 
 @pytest.fixture()
@@ -85,7 +85,7 @@ def test_failed_generate_leaves_previous_output_intact(project, capsys):
 
 
 def test_write_failure_midway_keeps_old_tree(project, monkeypatch):
-    from buildtool import writer
+    from buildtool.render import writer
 
     assert main(["generate"]) == 0
     before = sorted(p.relative_to(project) for p in (project / "generated").rglob("*"))
@@ -127,7 +127,7 @@ def test_matrix_levels_follow_the_dag(project, capsys):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_written_modes_follow_the_tree_whatever_the_umask(tmp_path, umask):
-    from buildtool.writer import read_tree, write_tree_atomically
+    from buildtool.render.writer import read_tree, write_tree_atomically
 
     tree = {"a/Dockerfile": ("FROM x\n", 0o644), "a/run": ("#!/bin/sh\n", 0o755), "b/c/d.txt": ("é\n", 0o644)}
     old = os.umask(umask)

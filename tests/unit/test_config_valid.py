@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from buildtool.config import load_config
+from buildtool.config.loader import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def test_valid_variations_are_accepted(fixture_copy, cli) -> None:
 def test_two_none_components_on_one_axis_are_an_error(tmp_path, capsys):
     from matrix_fixture import IMAGES_YAML, write_config
 
-    from buildtool.cli import main
+    from buildtool.cli.main import main
 
     text = IMAGES_YAML.replace('    none: {flavor: none, tag: ""}\n    openmpi:', '    none: {flavor: none, tag: ""}\n    nompi: {flavor: none, tag: "x"}\n    openmpi:', 1)
     path = write_config(tmp_path, text)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from buildtool import credpolicy
+from buildtool.edges import credpolicy
+from buildtool.edges.registry import Credentials, Registry, RegistryClient, RegistryError
+from buildtool.edges.registry import RegistryClient as RemoteClient
 from buildtool.errors import OperationError
-from buildtool.registry import Credentials, Registry, RegistryClient, RegistryError
-from buildtool.registry import RegistryClient as RemoteClient
 
 SECRET = "s3cret-Pa55"
 
@@ -213,7 +213,7 @@ def test_publish_basic_goes_over_tls_to_the_registry_only(cert):
 
 def test_cli_errors_mask_userinfo(tmp_path, cli, monkeypatch):
     """Any URL with user:password in a printed error has the password replaced (the lock's mirror errors too)."""
-    from buildtool import commands
+    from buildtool.cli import commands
     from buildtool.errors import OperationError as Op
 
     def boom(args):
@@ -226,7 +226,7 @@ def test_cli_errors_mask_userinfo(tmp_path, cli, monkeypatch):
 
 def test_remote_missing_over_plain_http_sends_no_credentials(fixture_copy, monkeypatch, capsys):
     """The probe's case: `buildtool ci missing --registry http://...` with credentials set."""
-    from buildtool.cli import main
+    from buildtool.cli.main import main
 
     root = fixture_copy("minimal")
     monkeypatch.setenv("BUILDTOOL_REGISTRY_USER", "u")

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import jinja2
 
-from buildtool.cli import main
+from buildtool.cli.main import main
 from buildtool.components import FLAVORS
-from buildtool.config import load_config
-from buildtool.flavor_docs import AXIS_FACTS, OS_FACTS, flavor_reference
-from buildtool.generate import generate
-from buildtool.lock import load_lock
-from buildtool.model import LAYER_AXES
-from buildtool.render import PARTIAL_CONTEXT
+from buildtool.config.loader import load_config
+from buildtool.config.model import LAYER_AXES
+from buildtool.lock.format import load_lock
+from buildtool.render.flavor_docs import AXIS_FACTS, OS_FACTS, flavor_reference
+from buildtool.render.generate import generate
+from buildtool.render.render import PARTIAL_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
 

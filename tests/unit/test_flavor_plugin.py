@@ -16,14 +16,17 @@ from types import SimpleNamespace
 import pytest
 from fake_lock import fake_lock
 
-from buildtool import checkplan, components, serving, verify
+from buildtool import components
 from buildtool.checks import FAMILIES, CheckImpl, lookup
 from buildtool.checks.session import ImageSession
 from buildtool.components import DEVICE_KINDS, FLAVORS, Check, Column, DeviceKind, Flavor, registered
 from buildtool.components.base import dash
-from buildtool.config import load_config
-from buildtool.generate import generate
-from buildtool.schema import Version
+from buildtool.config.loader import load_config
+from buildtool.config.schema import Version
+from buildtool.render.generate import generate
+from buildtool.serving import smoke as serving
+from buildtool.verify import checkplan
+from buildtool.verify import runner as verify
 
 SHA = "a" * 64
 AMD = DeviceKind("amd", ("--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video"))

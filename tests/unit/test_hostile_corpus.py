@@ -254,7 +254,7 @@ def test_hostile_input_is_refused(case: Hostile, fixture_copy, capsys, monkeypat
 
 def run(capsys, argv: list[str]) -> tuple[int, str, str]:
     """main() in-process; argparse's refusals (SystemExit 2) count as exit codes too."""
-    from buildtool.cli import main
+    from buildtool.cli.main import main
 
     capsys.readouterr()
     try:

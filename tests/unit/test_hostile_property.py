@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildtool.config import load_config
+from buildtool.config.loader import load_config
 from buildtool.errors import UserError
-from buildtool.generate import generate
-from buildtool.lock import load_lock
+from buildtool.lock.format import load_lock
+from buildtool.render.generate import generate
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "minimal"
 HASH = re.compile(r"h-[0-9a-f]{20}")  # content-hash tags: they change with any input

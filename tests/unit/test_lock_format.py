@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from buildtool.lock import dump_lock, load_lock
-from buildtool.source import JsonDoc, SourceDoc
+from buildtool.config.source import JsonDoc, SourceDoc
+from buildtool.lock.format import dump_lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML_FIXTURE = ROOT / "tests" / "fixtures" / "minimal" / "images.lock"

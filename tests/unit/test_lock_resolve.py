@@ -1,6 +1,6 @@
 """`buildtool lock`, the pure parts: dpkg version ordering and Packages parsing (debversion), what apt
 prints in the resolver container (apt_resolve), which closure a layer installs (Lock.layer_debs),
-the report of `lock --check` (lock_check.classify), pip reports, and an offline end-to-end lock.
+the report of `lock --check` (lock.check.classify), pip reports, and an offline end-to-end lock.
 
 What apt really resolves against a real signed archive is tested in tests/integration.
 """
@@ -21,16 +21,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from buildtool import apt_resolve as ar
-from buildtool import debversion as dv
-from buildtool import engine, lock_apt
-from buildtool import lock_resolve as lr
-from buildtool.apt_sources import AptSource
-from buildtool.config import load_config
+from buildtool.config.loader import load_config
+from buildtool.engine import client as engine
 from buildtool.errors import UserError
-from buildtool.generate import generate
-from buildtool.lock import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock, manifest_digest
-from buildtool.lock_check import check_lock, classify, render_report
+from buildtool.lock import apt as lock_apt
+from buildtool.lock import apt_resolve as ar
+from buildtool.lock import debversion as dv
+from buildtool.lock import pip as lr
+from buildtool.lock.apt_sources import AptSource
+from buildtool.lock.check import check_lock, classify, render_report
+from buildtool.lock.format import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock, manifest_digest
+from buildtool.render.generate import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -406,13 +407,13 @@ def test_classify_of_a_current_lock_reports_nothing() -> None:
 
 
 def _indexes(pockets: dict[str, dict[str, str]]) -> dict:
-    from buildtool.lock_check import PocketIndex
+    from buildtool.lock.check import PocketIndex
 
     return {suite: PocketIndex(suite, dict(v), frozenset(v.items())) for suite, v in pockets.items()}
 
 
 def test_check_lock_asks_for_every_pin_and_reads_every_pocket() -> None:
-    from buildtool.model import Site
+    from buildtool.config.model import Site
 
     entry = _check_entry()
     lock = Lock(path="images.lock", bases={"debian12": entry})
@@ -704,7 +705,7 @@ def test_upgrade_package_of_a_package_no_set_has_moves_nothing_and_says_so(offli
 
 
 def test_cli_upgrade_package_refuses_only_apt(capsys) -> None:
-    from buildtool.cli import main
+    from buildtool.cli.main import main
 
     assert main(["lock", "--config", str(ROOT / "images.yaml"), "--only", "apt", "--upgrade-package", "packaging"]) == 2
     assert "--upgrade-package moves pip pins" in capsys.readouterr().err
@@ -774,7 +775,7 @@ def test_resolve_lock_writes_nothing_when_apt_fails(offline, tmp_path: Path, mon
 
 
 def test_check_lock_off_snapshot_asks_only_for_pins_no_index_lists() -> None:
-    from buildtool.model import Site
+    from buildtool.config.model import Site
 
     entry = _check_entry()
     lock = Lock(path="images.lock", bases={"debian12": entry})

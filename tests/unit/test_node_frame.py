@@ -1,9 +1,8 @@
-"""The node frame (buildtool.node_frame): the lines every Dockerfile shares. Pure logic."""
+"""The node frame (buildtool.render.node_frame): the lines every Dockerfile shares. Pure logic."""
 
 from __future__ import annotations
 
-from buildtool import node_frame
-from buildtool.render import _tidy
+from buildtool.render.render import _tidy, node_frame
 
 
 def test_frame_puts_env_partial_and_sorted_labels_in_their_places():

@@ -10,12 +10,12 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import IMAGES_YAML, load
 
-from buildtool.expand import expand, select
-from buildtool.generate import generate
-from buildtool.lock import PipPin
-from buildtool.model import AXES
-from buildtool.plan import build_dag
-from buildtool.render import render_dag
+from buildtool.config.model import AXES
+from buildtool.lock.format import PipPin
+from buildtool.plan.dag import build_dag
+from buildtool.plan.expand import expand, select
+from buildtool.render.generate import generate
+from buildtool.render.render import render_dag
 
 
 @pytest.fixture()
@@ -146,7 +146,7 @@ def test_one_pip_pin_changes_only_its_subtree(config, lock):
 
 
 def test_one_apt_pin_changes_only_nodes_that_install_it(config, lock):
-    from buildtool.lock import Lock
+    from buildtool.lock.format import Lock
 
     dag, before = _hashes(config, lock)
     entry = lock.bases["ubuntu22.04"]
@@ -174,7 +174,7 @@ def test_base_digest_changes_every_node_of_that_base_only(tmp_path):
 
 def test_base_manifest_changes_every_node_of_that_base_only(config, lock):
     """A bootstrapped base's package manifest (from the lock) is part of its tag, so of every node hash above it."""
-    from buildtool.lock import Lock
+    from buildtool.lock.format import Lock
 
     before = {nid: r.hash for nid, r in generate(config, lock).rendered.items()}
     entry = lock.bases["debian12"]
@@ -189,8 +189,8 @@ def test_base_manifest_changes_every_node_of_that_base_only(config, lock):
 
 def test_each_apt_layer_ships_exactly_its_debs(config, lock):
     """debs.lock beside a Dockerfile lists the layer's .debs: its chain's closure minus its parent's, one line each."""
-    from buildtool.apt_layers import apt_chain, node_apt_names
-    from buildtool.render import debs_lock_text
+    from buildtool.plan.apt_layers import apt_chain, node_apt_names
+    from buildtool.render.render import debs_lock_text
 
     g = generate(config, lock)
     checked = 0

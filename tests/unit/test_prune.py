@@ -1,4 +1,4 @@
-from buildtool.prune import plan_prune
+from buildtool.engine.prune import plan_prune
 
 
 def test_only_superseded_content_hash_tags_are_removed():

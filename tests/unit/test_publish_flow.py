@@ -1,4 +1,4 @@
-"""buildtool.publish.publish() with a stand-in docker client and registry: ordering of immutable
+"""buildtool.publish.push.publish() with a stand-in docker client and registry: ordering of immutable
 and moving tags, a failure midway and its rerun, verification gating, dry runs, release numbers."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from buildtool.edges.registry import RegistryError
 from buildtool.errors import OperationError
-from buildtool.publish import Hooks, Options, choose_release, publish, verify_records
-from buildtool.registry import RegistryError
+from buildtool.publish.push import Hooks, Options, choose_release, publish, verify_records
 
 SECRET = "hunter2-not-a-real-password"
 DATE = "20261123"
@@ -185,7 +185,7 @@ def test_failure_midway_updates_no_moving_tag_and_rerun_completes(world):
 
 def test_changed_content_does_not_resume(world):
     pending = {"release": "20261123.v1", "date": DATE, "images": {"alpha": "0" * 64}}
-    from buildtool.publish import image_plans
+    from buildtool.publish.push import image_plans
 
     plans = image_plans(world.config, world.g, world.chosen)
     tag, why = choose_release("{date}.v{n}", DATE, plans, {"releases": []}, {"20261123.v1"}, pending)

@@ -1,4 +1,4 @@
-"""buildtool.registry without a registry: credentials, masking, the push stream, challenges."""
+"""buildtool.edges.registry without a registry: credentials, masking, the push stream, challenges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from buildtool.registry import Credentials, PushError, RegistryError, _parse_challenge, ca_for, load_credentials, mask, read_push_stream
+from buildtool.edges.registry import Credentials, PushError, RegistryError, _parse_challenge, ca_for, load_credentials, mask, read_push_stream
 
 REG = "127.0.0.1:5000"
 SECRET = "s3cret-Pa55word"
@@ -80,7 +80,7 @@ def test_mask_covers_password_and_base64_forms():
 
 
 def test_ca_for_prefers_certs_d(tmp_path, monkeypatch):
-    import buildtool.registry as r
+    import buildtool.edges.registry as r
 
     monkeypatch.setattr(r, "CERTS_D", tmp_path)
     assert ca_for(REG, {}) is True
@@ -218,7 +218,7 @@ class _Session:
 
 
 def _client(session, password=SECRET):
-    from buildtool.registry import RegistryClient
+    from buildtool.edges.registry import RegistryClient
 
     c = RegistryClient(REG, Credentials("ci", password, "env"), verify=False)
     c.session = session
@@ -252,7 +252,7 @@ def test_client_unreachable():
 
 
 def test_client_needs_credentials():
-    from buildtool.registry import RegistryClient
+    from buildtool.edges.registry import RegistryClient
 
     c = RegistryClient(REG, None, verify=False)
     c.session = _Session()

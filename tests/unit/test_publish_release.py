@@ -1,11 +1,11 @@
-"""buildtool.release: release numbers, the record, package manifests and release notes (pure)."""
+"""buildtool.publish.release: release numbers, the record, package manifests and release notes (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
 from buildtool.errors import UserError
-from buildtool.release import (
+from buildtool.publish.release import (
     ImageNotes,
     Manifest,
     add_release,

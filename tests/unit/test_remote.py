@@ -1,4 +1,4 @@
-"""buildtool.ci_plan + buildtool.registry: the build/pull/skip decision from tag sets, and manifest lookups over the
+"""buildtool.plan.ci_plan + buildtool.edges.registry: the build/pull/skip decision from tag sets, and manifest lookups over the
 registry HTTP API v2 against a small in-process stand-in registry (basic auth, HEAD manifests)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from buildtool.ci_plan import leaves, missing_levels, plan_against_registry
+from buildtool.edges.registry import Registry, RegistryClient
 from buildtool.errors import OperationError
-from buildtool.registry import Registry, RegistryClient
+from buildtool.plan.ci_plan import leaves, missing_levels, plan_against_registry
 
 # a -> b -> c, b -> d ; e alone
 PARENTS = {"a": None, "b": "a", "c": "b", "d": "b", "e": None}

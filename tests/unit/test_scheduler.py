@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from buildtool.scheduler import BUILT, CACHED, FAILED, INTERRUPTED, PENDING, SKIPPED, RunResult, Schedule, execute
+from buildtool.engine.scheduler import BUILT, CACHED, FAILED, INTERRUPTED, PENDING, SKIPPED, RunResult, Schedule, execute
 
 # A small DAG shaped like a real selection (bases are outside the set):
 #   sys ─┬─ py ─┬─ py.ompi ── py.ompi.ort

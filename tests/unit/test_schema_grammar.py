@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from buildtool import schema
+from buildtool.config import schema
+from buildtool.config.source import SourceDoc
 from buildtool.errors import UserError
-from buildtool.source import SourceDoc
 
 DOC = SourceDoc(file="t.yaml", data=None, lines={(): 1, ("k",): 7})
 

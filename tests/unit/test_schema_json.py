@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from buildtool.cli import main
-from buildtool.schema_json import images_schema, images_schema_text
-from buildtool.source import load_yaml
+from buildtool.cli.main import main
+from buildtool.config.schema_json import images_schema, images_schema_text
+from buildtool.config.source import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""buildtool.serving without an engine: the Dockerfile, the ONNX reader, expected outputs, the request and
+"""buildtool.serving.smoke without an engine: the Dockerfile, the ONNX reader, expected outputs, the request and
 response handling, the comparator, and templates/serving/score.py + serve.py run in-process on loopback."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from buildtool import serving
 from buildtool.errors import OperationError
-from buildtool.serving import (
+from buildtool.serving import smoke as serving
+from buildtool.serving.smoke import (
     ServingError,
     Target,
     assert_outputs,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from buildtool.config.site import load_site
 from buildtool.errors import UserError
-from buildtool.site import load_site
 
 
 def test_good_values_from_the_environment(tmp_path: Path):

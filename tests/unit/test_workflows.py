@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from buildtool.cli import main
+from buildtool.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -14,9 +14,9 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import load
 
-from buildtool.lock import dump_lock
-from buildtool.outputs import README_BEGIN, README_END
-from buildtool.writer import MARKER, read_tree, write_tree_atomically
+from buildtool.lock.format import dump_lock
+from buildtool.render.outputs import README_BEGIN, README_END
+from buildtool.render.writer import MARKER, read_tree, write_tree_atomically
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,7 +130,7 @@ def test_unwritable_readme_fails_before_generated_changes(project, cli, monkeypa
     assert cli("generate").code == 0
     before = snapshot(project / "generated")
     (project / "images.yaml").write_text((project / "images.yaml").read_text().replace("uid: 1000", "uid: 1001"))
-    from buildtool import writer
+    from buildtool.render import writer
 
     real = Path.write_text
 
@@ -171,7 +171,7 @@ def test_read_only_disk_gives_a_message_not_a_traceback(project, cli, monkeypatc
 # write window (not only in the interpreter's start-up).
 SLOW = """
 import os, sys, time
-import buildtool.writer as w
+import buildtool.render.writer as w
 _open, _rename, _exchange = open, os.rename, w._exchange
 def slow_open(*a, **k):
     time.sleep(0.002)
@@ -185,7 +185,7 @@ def slow_exchange(a, b):
 w.open = slow_open
 w.os.rename = slow_rename
 w._exchange = slow_exchange
-from buildtool.cli import main
+from buildtool.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -1,0 +1,1 @@
+"""The edges of external systems: the registry (registry.py, credpolicy.py), the apt archive's signatures (archive_keyring.py), git (git.py)."""

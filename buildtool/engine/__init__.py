@@ -1,0 +1,1 @@
+"""The Docker Engine side: the engine client, base images, the parallel DAG build, progress, pruning, the registry-cached remote runner."""

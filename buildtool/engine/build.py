@@ -1,0 +1,495 @@
+"""`buildtool build`: the selected images' layer DAG on a Docker Engine with BuildKit.
+
+Each needed node (the chains of the chosen images, bases excluded) is built from
+`<out>/nodes/<id>` with `DOCKER_BUILDKIT=1 docker build`, FROM its parent's
+content-hash tag; up to --jobs at once (buildtool.engine.scheduler). A node whose tag
+exists is cached. A build writes no tag itself (`--iidfile`, no `-t`): the
+content-hash tag is set only after it succeeded, so a failed, killed or
+interrupted build leaves nothing tagged and the next run resumes.
+
+Secrets (the CA bundle of a TLS-intercepting proxy, a pip.conf for a site PyPI
+mirror) go in as BuildKit secrets (`--secret id=ca-bundle,...`), never as build
+args; the Dockerfiles mount them only in download steps.
+
+Logs: `<logs>/<run-id>/<node>.log` per node and `<logs>/<run-id>/summary.json`.
+Env: BUILDTOOL_DOCKER_CLI (the docker client used for builds, see engine.buildkit_cli),
+BUILDTOOL_BUILD_RETRIES (extra attempts after a transient download error, default 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.model import Config, Variant
+from ..edges.git import git_revision
+from ..errors import OperationError
+from ..lock.apt_sources import fetch_roots
+from ..lock.format import Lock, load_lock
+from ..render.generate import Generated
+from . import client as engine
+from .interrupts import sigterm_as_interrupt
+from .progress import Console, summary_table
+from .scheduler import BUILT, CACHED, FAILED, INTERRUPTED, OK, Event, RunResult, Schedule, execute
+
+DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+DEFAULT_RETRIES = 2
+KILL_GRACE_S = 3  # the CLI alone takes ~10 s after SIGTERM; SIGKILL of the client cancels the build server-side at once
+
+# A failed step whose log shows one of these is worth another try (the cause is printed).
+TRANSIENT = re.compile(
+    r"connection reset|connection aborted|remotedisconnected|read timed out|timed out|timeout was reached"
+    r"|temporary failure in name resolution|temporary failure resolving|could not resolve host|name or service not known"
+    r"|incompleteread|connection broken"
+    r"|\b5\d\d\s+(internal server error|bad gateway|service unavailable|gateway time-?out)"
+    r"|(http error|status code|error|response code)[: ]+5\d\d\b",
+    re.IGNORECASE,
+)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def needed_nodes(g: Generated, chosen: Sequence[Variant]) -> list[str]:
+    """The chains of the chosen images without base nodes, in the DAG's topological order."""
+    wanted: set[str] = set()
+    for v in chosen:
+        wanted.update(n.id for n in g.dag.chain(g.dag.variant_node[v.name]) if n.stage != "base")
+    return [nid for nid in g.dag.nodes if nid in wanted]
+
+
+def stale_contexts(g: Generated, nodes: Sequence[str], out: Path) -> list[str]:
+    """Problems with `<out>/nodes/<id>` compared with what images.yaml + images.lock render.
+
+    The content-hash tag names the rendered content; building anything else under it
+    would make the tag lie, so a stale context is refused (run `buildtool generate`).
+    """
+    problems: list[str] = []
+    for nid in nodes:
+        r = g.rendered[nid]
+        ctx = out / "nodes" / nid
+        for name, text in (("Dockerfile", r.dockerfile), *r.files):
+            path = ctx / name
+            try:
+                on_disk = path.read_text(encoding="utf-8")
+            except OSError:
+                problems.append(f"{path}: missing")
+                continue
+            if on_disk != text:
+                problems.append(f"{path}: differs from images.yaml + images.lock")
+            elif r.mode(name) & 0o111 and not os.access(path, os.X_OK):
+                problems.append(f"{path}: not executable")
+    return problems
+
+
+def resolve_ca_bundle(cli_value: Path | None, site_value: str | None, default: Path = DEFAULT_CA_BUNDLE) -> Path | None:
+    """--ca-bundle, else the site overlay's ca_bundle, else the host bundle when it exists."""
+    for candidate in (cli_value, site_value):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_file():
+                raise OperationError(f"CA bundle {path} is not a readable file")
+            return path.resolve()
+    return default if default.is_file() else None
+
+
+def preflight_pins(config: Config, lock: Lock, bases: list[str]) -> None:
+    """Before any build: every locked .deb of the bases about to be built can be fetched, else stop and say which."""
+    from ..lock.check import check_lock, render_report
+
+    report = check_lock(lock, config.site, bases=[b for b in bases if b in lock.bases])
+    if report.stale:
+        raise OperationError(render_report(report) + "\nlocked .debs can no longer be fetched (listed above); nothing was built")
+
+
+def apt_build_args(config: Config, lock: Lock) -> dict[str, tuple[tuple[str, str], ...]]:
+    """base -> the BUILDTOOL_APT_ROOTS build arg, where the site fetches .debs from elsewhere than the lock's archives
+    (a mirror, or a snapshot at the lock's time). The files are the same: install-debs checks every sha256."""
+    if not (config.site.apt_mirror or config.site.apt_snapshot):
+        return {}
+    return {key: (("BUILDTOOL_APT_ROOTS", " ".join(f"{a}={u}" for a, u in sorted(fetch_roots(b, config.site).items()))),)
+            for key, b in lock.bases.items()}
+
+
+def pip_conf_text(pypi_index: str | None) -> str | None:
+    if not pypi_index:
+        return None
+    return f"[global]\nindex-url = {pypi_index}\n"
+
+
+def build_command(cli: str, context: Path, iidfile: Path, labels: dict[str, str], secrets: dict[str, Path],
+                  build_args: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """The `docker build` argv for one node: no tag (set after success), host network, secrets by file."""
+    argv = [cli, "build", "--progress=plain", "--network", "host", "--iidfile", str(iidfile)]
+    for key, value in build_args:
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for sid, src in sorted(secrets.items()):
+        argv += ["--secret", f"id={sid},src={src}"]
+    argv.append(str(context))
+    return argv
+
+
+def transient_cause(text: str) -> str | None:
+    """The first log line that looks like a transient download failure, or None."""
+    lines = text.splitlines()
+    for line in lines:
+        if TRANSIENT.search(line) and not line.lstrip().startswith("#0 building with"):
+            return _clean_line(line)
+    return None
+
+
+def _clean_line(line: str, limit: int = 200) -> str:
+    line = re.sub(r"^#\d+\s+[\d.]+\s+", "", line.strip())  # BuildKit's "#12 3.456 " prefix
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def new_run_id(logs: Path, now: _dt.datetime | None = None) -> str:
+    stamp = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    run_id, n = stamp, 1
+    while (logs / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
+
+
+# --------------------------------------------------------------------------- runner (the engine edge)
+
+
+@dataclass
+class NodeJob:
+    node: str
+    tag: str
+    hash: str
+    context: Path
+    log: Path
+    base_missing: str | None = None  # a system node whose base could not be made
+    build_args: tuple[tuple[str, str], ...] = ()  # e.g. the site's apt mirror or snapshot (BUILDTOOL_APT_ROOTS)
+
+
+@dataclass
+class Runner:
+    """Runs one node's `docker build` (with retries) and tags the result. Thread-safe; kill_all() for Ctrl-C."""
+
+    client: Any
+    cli: str
+    jobs: dict[str, NodeJob]
+    secrets: dict[str, Path]
+    revision: str | None
+    retries: int
+    say: Any  # callable(str)
+    builds: int = 0  # docker build invocations
+    attempts: dict[str, int] = field(default_factory=dict)
+    _procs: set[subprocess.Popen] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: bool = False
+
+    def __call__(self, node: str) -> RunResult:
+        job = self.jobs[node]
+        if job.base_missing:
+            return RunResult(False, job.base_missing, attempts=0)
+        job.log.parent.mkdir(parents=True, exist_ok=True)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts[node] = attempt
+            ok, text, rc = self._attempt(job, attempt)
+            if ok is None:
+                return RunResult(False, "interrupted", attempts=attempt, interrupted=True)
+            if ok:
+                return RunResult(True, "", attempts=attempt)
+            cause = transient_cause(text)
+            if cause is None or attempt > self.retries or self._stopping:
+                return RunResult(False, f"docker build exit {rc}" + (f"; last transient cause: {cause}" if cause else ""), attempts=attempt)
+            self.say(f"      {node}: transient download error, retry {attempt}/{self.retries}: {cause}")
+
+    def _attempt(self, job: NodeJob, attempt: int) -> tuple[bool | None, str, int]:
+        """(True|False|None for interrupted, this attempt's log text, exit code)."""
+        with tempfile.TemporaryDirectory(prefix="buildtool-iid-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            labels = {"io.buildtool.hash": job.hash}
+            if self.revision:
+                labels["org.opencontainers.image.revision"] = self.revision
+            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args)
+            env = dict(os.environ, DOCKER_BUILDKIT="1")
+            with open(job.log, "a", encoding="utf-8") as log:
+                start = log.tell()
+                log.write(f"=== {job.node} attempt {attempt} at {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}; tag after success: {job.tag}\n")
+                log.write("$ DOCKER_BUILDKIT=1 " + " ".join(argv) + "\n")
+                log.flush()
+                with self._lock:
+                    if self._stopping:
+                        log.write("=== not started: interrupted\n")
+                        return None, "", -1
+                    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                    self._procs.add(proc)
+                    self.builds += 1
+                try:
+                    rc = proc.wait()
+                finally:
+                    with self._lock:
+                        self._procs.discard(proc)
+                image = iidfile.read_text().strip() if rc == 0 and iidfile.exists() else ""
+                if image:  # a complete build (even one that ended as Ctrl-C came): tag it now, never before
+                    engine.tag(self.client, image, job.tag)
+                    log.write(f"=== built {image}; tagged {job.tag}\n")
+                else:
+                    log.write(f"=== docker build exit {rc}" + (" (interrupted)" if self._stopping else "")
+                              + (" but wrote no image id" if rc == 0 else "") + "\n")
+            with open(job.log, encoding="utf-8", errors="replace") as fh:
+                fh.seek(start)
+                text = fh.read()
+        if image:
+            return True, text, rc
+        if self._stopping:
+            return None, text, rc
+        return False, text, rc
+
+    def kill_all(self) -> None:
+        """Stop launching; SIGTERM every running build's process group, SIGKILL after a grace period."""
+        with self._lock:
+            self._stopping = True
+            procs = list(self._procs)
+        for p in procs:
+            _signal_group(p, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(p, signal.SIGKILL)
+
+
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(p.pid, sig)
+
+
+def _local_tags(client: Any) -> dict[str, int]:
+    """Every local repo:tag -> image size, in one API call."""
+    return _tag_sizes(client.api.images())
+
+
+def _tag_sizes(images: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for image in images:
+        for t in image.get("RepoTags") or ():
+            out[t] = image.get("Size")
+    return out
+
+
+def _local_tags_quick() -> dict[str, int] | None:
+    """The same in one raw request on the engine's unix socket, without importing the SDK (a no-op
+    run stays well under a second); None when that is not possible (the SDK path then reports why)."""
+    import http.client
+    import socket
+
+    host = engine.engine_host()
+    if not host.startswith("unix://"):
+        return None
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(host[len("unix://"):])
+
+    try:
+        conn = UnixConnection("localhost", timeout=30)
+        conn.request("GET", "/images/json")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status != 200:
+            return None
+        return _tag_sizes(json.loads(body))
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _tail(path: Path, n: int = 12) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return lines[-n:]
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_build(config: Config, g: Generated, chosen: Sequence[Variant], args: Any) -> int:
+    """Build the needed nodes of `chosen`; print progress and a summary. 0 all built/cached, 1 failures, 130 interrupted."""
+    t0 = time.monotonic()
+    fmt = getattr(args, "format", "table")
+    out_stream = sys.stderr if fmt == "json" else sys.stdout
+    with sigterm_as_interrupt():
+        try:
+            return _run(config, g, chosen, args, t0, fmt, out_stream)
+        except KeyboardInterrupt:  # before or after the scheduler (which handles its own)
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0: float, fmt: str, out_stream: Any) -> int:
+    out = Path(args.out)
+    nodes = needed_nodes(g, chosen)
+    if not nodes:
+        raise OperationError("the selection has no images to build")
+    problems = stale_contexts(g, nodes, out)
+    if problems:
+        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise OperationError(f"{out}/ is stale for the selected nodes; run `buildtool generate` (or `make generate`) first:\n  {shown}")
+
+    lock = load_lock(Path(args.lock) if getattr(args, "lock", None) else Path(config.path).with_name("images.lock"))
+    quick = _local_tags_quick()
+    client = engine.docker_client() if quick is None else None
+    tags = quick if quick is not None else _local_tags(client)
+    force = bool(getattr(args, "force", False))
+    present = {nid for nid in nodes if g.rendered[nid].tag in tags}
+    to_build = [nid for nid in nodes if force or nid not in present]
+    preflight_pins(config, lock, sorted({g.dag.nodes[nid].base.key for nid in to_build}))
+
+    # Bases: only those under a system node that will be built.
+    base_missing: dict[str, str] = {}
+    wanted_bases = sorted({g.dag.nodes[nid].base.key for nid in to_build if g.dag.nodes[nid].stage == "system"})
+    missing = [config.bases[k] for k in wanted_bases if config.bases[k].local_ref not in tags]
+    if (to_build or missing) and client is None:
+        client = engine.docker_client()
+    if missing:
+        from .bases import run_bases
+
+        print(f"bases missing: {', '.join(b.key for b in missing)}; making them (buildtool bases)", file=out_stream, flush=True)
+        with contextlib.redirect_stdout(out_stream):
+            run_bases(config, missing, force=False, output_format="table")
+        tags = _local_tags(client)
+        for b in missing:
+            if b.local_ref not in tags:
+                base_missing[b.key] = f"base {b.key} ({b.local_ref}) is not available; see `buildtool bases`"
+
+    logs_root = Path(args.logs)
+    run_id = new_run_id(logs_root)
+    run_dir = logs_root / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    ca_bundle = resolve_ca_bundle(getattr(args, "ca_bundle", None), config.site.ca_bundle)
+    secrets: dict[str, Path] = {}
+    if ca_bundle is not None:
+        secrets["ca-bundle"] = ca_bundle
+    with tempfile.TemporaryDirectory(prefix="buildtool-secrets-") as secret_dir:
+        pip_conf = pip_conf_text(config.site.pypi_index)
+        if pip_conf:
+            p = Path(secret_dir) / "pip.conf"
+            p.write_text(pip_conf, encoding="utf-8")
+            p.chmod(0o600)
+            secrets["pip-conf"] = p
+
+        apt_args = apt_build_args(config, lock)
+        jobs_by_node = {
+            nid: NodeJob(nid, g.rendered[nid].tag, g.rendered[nid].hash, (out / "nodes" / nid).resolve(), run_dir / f"{nid}.log",
+                         base_missing.get(g.dag.nodes[nid].base.key) if g.dag.nodes[nid].stage == "system" else None,
+                         apt_args.get(g.dag.nodes[nid].base.key, ()))
+            for nid in nodes
+        }
+        console = Console(out_stream, total=len(nodes))
+        runner = Runner(client=client, cli=engine.buildkit_cli() if to_build else "docker", jobs=jobs_by_node, secrets=secrets,
+                        revision=git_revision(Path(config.path).resolve().parent) if to_build else None,
+                        retries=_retries(), say=console.line)
+        parents = {nid: g.dag.nodes[nid].parent for nid in nodes}
+        schedule = Schedule(nodes, parents, present=present, force=force)
+        n_jobs = max(1, int(getattr(args, "jobs", 2) or 1))
+        if to_build:
+            console.line(f"build {run_id}: {len(nodes)} nodes ({len(to_build)} to build, {len(nodes) - len(to_build)} cached), "
+                         f"{n_jobs} at once; logs in {_display(run_dir)}"
+                         + (f"; CA bundle secret: {ca_bundle}" if ca_bundle else ""))
+
+        def on_event(e: Event) -> None:
+            console.event(e, _display(jobs_by_node[e.node].log) if e.kind == FAILED and not jobs_by_node[e.node].base_missing else None)
+
+        console.start()
+        try:
+            outcomes, interrupted = execute(schedule, runner, jobs=n_jobs, on_event=on_event, on_interrupt=runner.kill_all)
+        finally:
+            console.stop()
+
+    tags = _local_tags(client) if runner.builds else tags
+    rows = []
+    for nid in nodes:
+        o = outcomes[nid]
+        job = jobs_by_node[nid]
+        logged = job.log.exists()
+        rows.append({
+            "node": nid,
+            "status": o.status,
+            "seconds": round(o.seconds, 1),
+            "size": tags.get(job.tag) if o.status in OK else None,
+            "tag": job.tag,
+            "log": _display(job.log) if logged else None,
+            "attempts": runner.attempts.get(nid, 0),
+            "detail": o.detail,
+        })
+    code = 130 if interrupted else (0 if all(r["status"] in OK for r in rows) else 1)
+    summary = {
+        "run_id": run_id,
+        "exit_code": code,
+        "interrupted": interrupted,
+        "seconds": round(time.monotonic() - t0, 2),
+        "jobs": n_jobs,
+        "force": force,
+        "docker_builds": runner.builds,
+        "ca_bundle": str(ca_bundle) if ca_bundle else None,
+        "revision": runner.revision,
+        "apt_refreshed": {k: list(b.refreshed) for k, b in sorted(lock.bases.items()) if b.refreshed},
+        "apt_source": "snapshot" if config.site.apt_snapshot else ("mirror" if config.site.apt_mirror else "archive"),
+        "counts": {s: sum(1 for r in rows if r["status"] == s) for s in (BUILT, CACHED, FAILED, "skipped", INTERRUPTED, "pending")},
+        "nodes": rows,
+    }
+    summary_path = run_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    if fmt == "json":
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print(summary_table(rows))
+        c = summary["counts"]
+        print(f"{c[BUILT]} built, {c[CACHED]} cached, {c[FAILED]} failed, {c['skipped']} skipped"
+              + (f", {c[INTERRUPTED]} interrupted, {c['pending']} not started" if interrupted else "")
+              + f" in {summary['seconds']:.1f} s; summary: {_display(summary_path)}")
+        for r in rows:
+            if r["status"] == FAILED and r["log"]:
+                print(f"\n--- {r['node']} failed ({r['detail']}); last lines of {r['log']}:")
+                for line in _tail(jobs_by_node[r["node"]].log):
+                    print(f"    {line}")
+            elif r["status"] == FAILED:
+                print(f"\n--- {r['node']} failed: {r['detail']}")
+        if interrupted:
+            print("interrupted: nothing half-built was tagged; run the same command again to resume", file=sys.stderr)
+    return code
+
+
+def _retries() -> int:
+    try:
+        return max(0, int(os.environ.get("BUILDTOOL_BUILD_RETRIES", DEFAULT_RETRIES)))
+    except ValueError:
+        return DEFAULT_RETRIES

@@ -1,0 +1,242 @@
+"""`buildtool lock` (apt): apt itself resolves every layer's .debs, in a throwaway container of the base.
+
+The container's sources.list names the base's release, -updates and -security pockets; apt
+verifies their InRelease files with the base's own keyring (or the site's), and for each
+cumulative set of requested names (a layer chain: system, then python, then MPI, ...)
+`apt-get install -s` says which packages it would install on the bare base and
+`--print-uris` where each one is and its SHA256 and size. buildtool only records what apt
+said; it never chooses a version.
+
+The parsing below is pure (unit-tested); `resolve_base_apt` is the edge that runs the container.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+from ..engine import client as engine
+from ..errors import OperationError
+from .apt_sources import AptSource, archive_urls
+from .format import DEB_NAME, DEB_VERSION, POOL_FILE, AptIndex, BaseApt, DebPin, install_key
+
+RESOLVE_TIMEOUT_S = 600
+KEYRING_IN_CONTAINER = "/etc/apt/keyrings/buildtool-site.gpg"
+
+_INST = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([a-z0-9-]+)\]\)")
+_URI = re.compile(r"^'([^']+)' (\S+) ([0-9]+)(?: \S*)?$")
+
+
+class ResolveError(Exception):
+    """apt could not resolve a base's packages; the message is printed as is."""
+
+
+@dataclass(frozen=True)
+class AptRun:
+    """What the resolver container printed, split into its sections."""
+
+    indexes: tuple[tuple[str, str, str], ...]  # (suite, sha256 of InRelease, Date)
+    manifest: tuple[str, ...]
+    sets: dict[str, tuple[str, str]]  # set index -> (simulate output, print-uris output)
+    stanzas: dict[tuple[str, str], dict[str, str]]  # (name, version) -> Filename, Size, SHA256 from the index
+
+
+def resolver_script(sources: tuple[AptSource, ...], name_sets: list[str], signed_by: str = "") -> str:
+    """The bash the throwaway container runs: private sources, update, then one simulation per name set."""
+    lines = [
+        "set -euo pipefail",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "rm -f /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources",
+        "cat > /etc/apt/sources.list <<'BUILDTOOL_SOURCES'",
+        *[s.line(signed_by) for s in sources],
+        "BUILDTOOL_SOURCES",
+        "apt-get update -qq -o Acquire::Retries=3 >&2",
+        "echo '@@INDEXES'",
+        "for f in /var/lib/apt/lists/*_InRelease; do d=$(sed -n 's/^Date: //p' \"$f\" | head -n1);"
+        " echo \"$(basename \"$f\") $(sha256sum < \"$f\" | cut -d' ' -f1) $d\"; done",
+        "echo '@@MANIFEST'",
+        "dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n' | sed -n 's/^ii  *//p'",
+    ]
+    for i, names in enumerate(name_sets):
+        quoted = " ".join(shlex.quote(n) for n in names.split())
+        lines += [
+            f"echo '@@SET {i}'",
+            f"apt-get install -s -y --no-install-recommends {quoted} | grep '^Inst ' | tee -a /tmp/buildtool-inst || true",
+            f"echo '@@URIS {i}'",
+            f"apt-get install -qq -y --print-uris --no-install-recommends {quoted}",
+        ]
+    # print-uris gives each file's archive; its hash column is unreliable (MD5 or empty on apt 2.6), so
+    # the SHA256 and size come from the index stanzas of exactly the versions apt chose.
+    lines += [
+        "echo '@@SHOW'",
+        "if [ -s /tmp/buildtool-inst ]; then sed -E 's/^Inst ([^ ]+) (\\[[^]]*\\] )?\\(([^ ]+) .*/\\1=\\3/' /tmp/buildtool-inst | sort -u"
+        " | xargs apt-cache show --no-all-versions | grep -E '^(Package|Version|Filename|Size|SHA256):'; fi",
+        "echo '@@END'",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def split_sections(output: str) -> AptRun:
+    index_lines: list[str] = []
+    manifest: list[str] = []
+    sim: dict[str, list[str]] = {}
+    uris: dict[str, list[str]] = {}
+    show: list[str] = []
+    current: list[str] | None = None
+    ended = False
+    for line in output.splitlines():
+        if line == "@@INDEXES":
+            current = index_lines
+        elif line == "@@MANIFEST":
+            current = manifest
+        elif line.startswith("@@SET "):
+            current = sim.setdefault(line[6:], [])
+        elif line.startswith("@@URIS "):
+            current = uris.setdefault(line[7:], [])
+        elif line == "@@SHOW":
+            current = show
+        elif line == "@@END":
+            ended = True
+            current = None
+        elif current is not None and line.strip():
+            current.append(line.strip())
+    if not ended:
+        raise ResolveError("the resolver container stopped before it finished (see its output above)")
+    indexes = []
+    for line in index_lines:
+        name, digest, *date = line.split(" ")
+        suite = name.split("_dists_", 1)[-1].removesuffix("_InRelease").replace("_", "/")
+        indexes.append((suite, digest, " ".join(date)))
+    return AptRun(tuple(indexes), tuple(manifest), {k: ("\n".join(sim.get(k, [])), "\n".join(v)) for k, v in uris.items()},
+                  parse_stanzas(show))
+
+
+def parse_stanzas(lines: list[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """(Package, Version) -> its fields, from `apt-cache show` lines (each stanza starts with Package:)."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    fields: dict[str, str] = {}
+
+    def flush() -> None:
+        if "Package" in fields and "Version" in fields:
+            out[(fields["Package"], fields["Version"])] = dict(fields)
+
+    for line in lines:
+        key, _, value = line.partition(": ")
+        if key == "Package":
+            flush()
+            fields = {}
+        fields[key] = value.strip()
+    flush()
+    return out
+
+
+def parse_simulation(text: str) -> dict[str, tuple[str, str]]:
+    """name -> (version, arch) of each package `apt-get install -s` would install or upgrade."""
+    out = {}
+    for line in text.splitlines():
+        m = _INST.match(line)
+        if m:
+            out[m.group(1).split(":", 1)[0]] = (m.group(2), m.group(3))
+    return out
+
+
+def parse_uris(text: str, archives: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """name -> (archive id, pool filename) from `--print-uris`, each URL matched to an archive."""
+    out = {}
+    for line in text.splitlines():
+        m = _URI.match(line)
+        if not m:
+            continue
+        archive, filename = _split_url(m.group(1), archives)
+        out[urllib.parse.unquote(m.group(2)).split("_", 1)[0]] = (archive, filename)
+    return out
+
+
+def _split_url(url: str, archives: dict[str, str]) -> tuple[str, str]:
+    for archive, root in sorted(archives.items(), key=lambda kv: -len(kv[1])):
+        prefix = root.rstrip("/") + "/"
+        if url.startswith(prefix):
+            return archive, urllib.parse.unquote(url[len(prefix):])
+    raise ResolveError(f"apt wants {url}, which is in none of the configured archives ({', '.join(archives.values())})")
+
+
+def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
+            stanzas: dict[tuple[str, str], dict[str, str]]) -> dict[str, DebPin]:
+    pins = {}
+    for name, (version, arch) in sim.items():
+        if name not in uris:
+            raise ResolveError(f"apt would install {name} {version} but printed no download for it")
+        archive, filename = uris[name]
+        stanza = stanzas.get((name, version), {})
+        sha, size = stanza.get("SHA256", ""), stanza.get("Size", "")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha) or not size.isdigit():
+            raise ResolveError(f"the index gives no SHA256 and Size for {name} {version}")
+        if stanza.get("Filename") != filename:
+            raise ResolveError(f"{name} {version}: apt fetches {filename} but the index names {stanza.get('Filename')}")
+        size = int(size)
+        if not (DEB_NAME.match(name) and DEB_VERSION.match(version) and POOL_FILE.match(filename)):
+            raise ResolveError(f"apt named a package outside the Debian grammar: {name} {version} {filename}")
+        pins[name] = DebPin(name, version, arch, archive, filename, sha, size)
+    return pins
+
+
+def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], resolved_at: str) -> BaseApt:
+    """The lock entry from the container's output: every chain's closure, every .deb once."""
+    archives = archive_urls(sources)
+    keys = sorted({install_key(c[:i]) for c in chains for i in range(1, len(c) + 1) if install_key(c[:i])})
+    packages: dict[str, DebPin] = {}
+    installs: dict[str, tuple[str, ...]] = {}
+    for i, key in enumerate(keys):
+        sim_text, uri_text = run.sets.get(str(i), ("", ""))
+        pins = closure(parse_simulation(sim_text), parse_uris(uri_text, archives), run.stanzas)
+        for name in key.replace("|", " ").split():
+            if name not in pins:
+                raise ResolveError(f"apt installs nothing for {name!r} (already in the base, or no such package in "
+                                   f"{', '.join(s.suite for s in sources)})")
+        for name, pin in pins.items():
+            if name in packages and packages[name] != pin:
+                raise ResolveError(f"apt chose two different {name} for one base: {packages[name].version} and {pin.version}")
+            packages[name] = pin
+        installs[key] = tuple(sorted(pins))
+    by_suite = {s.suite: s.archive for s in sources}
+    indexes = tuple(AptIndex(suite, by_suite.get(suite, "?"), date, digest) for suite, digest, date in sorted(run.indexes)
+                    if suite in by_suite)
+    return BaseApt(archives=archives, components=sources[0].components, indexes=indexes, resolved_at=resolved_at,
+                   manifest=tuple(sorted(run.manifest)), packages=dict(sorted(packages.items())), installs=installs)
+
+
+def name_sets(chains: list[list[tuple[str, ...]]]) -> list[str]:
+    """The cumulative requested names of every chain prefix, in the order build_base_apt numbers them."""
+    keys = sorted({install_key(c[:i]) for c in chains for i in range(1, len(c) + 1) if install_key(c[:i])})
+    return [key.replace(" | ", " ") for key in keys]
+
+
+def utc_timestamp(now: float | None = None) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def resolve_base_apt(image: str, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], keyring: str | None = None,
+                     log=None) -> BaseApt:
+    """Run the resolver in a throwaway container of `image` (host network: the archive may be on 127.0.0.1)."""
+    resolved_at = utc_timestamp()
+    script = resolver_script(sources, name_sets(chains), KEYRING_IN_CONTAINER if keyring else "")
+    argv = [engine.docker_cli(), "run", "--rm", "-i", "--network", "host", "--user", "0", "--entrypoint", "bash"]
+    if keyring:
+        argv += ["-v", f"{keyring}:{KEYRING_IN_CONTAINER}:ro"]
+    argv += [image, "-s"]
+    try:
+        done = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ResolveError(f"apt in a container of {image} took longer than {RESOLVE_TIMEOUT_S} s") from None
+    except OSError as exc:
+        raise OperationError(f"could not run docker: {exc}") from None
+    if log is not None:
+        log.write(done.stderr)
+    if done.returncode != 0:
+        tail = [ln for ln in done.stderr.splitlines() if ln.strip()][-8:]
+        raise ResolveError(f"apt in a container of {image} failed (exit {done.returncode}):\n    " + "\n    ".join(tail))
+    return build_base_apt(split_sections(done.stdout), sources, chains, resolved_at)

@@ -1,0 +1,1 @@
+"""Publishing: pushing verified images, the release record and notes."""

@@ -1,0 +1,567 @@
+"""`buildtool publish`: push verified images to the site's registry, record the release.
+
+Per selected image, in `<registry>/<namespace>/<image name>`:
+  - immutable tags: the dated release tag (tags.release, e.g. 20261123.v2) and the content-hash
+    tag (h-<hash20>, the node's local tag);
+  - moving tags (tags.moving, e.g. latest), pushed only after every image's immutable tags
+    were pushed, so a failed run never leaves `latest` pointing into a half-published release.
+
+Only images whose newest verify record (reports/<run>/summary.json, written by `buildtool
+verify`) for their content-hash tag passed are published; `--verify` first checks those that
+have none. The release number N of a date is one more than any release of that date in the
+release record or among the selected repositories' tags in the registry; a run that failed
+midway is resumed (same release tag) by the next run with unchanged content
+(.state/publish-pending-<registry>_<namespace>.json).
+
+Pushes go through the docker SDK; the push stream is read line by line and any
+error/errorDetail fails that image (buildtool.edges.registry.read_push_stream). The digest of each
+image comes from the stream's final aux record. The release record, package manifests and
+release notes (apt and pip packages added/removed/changed since the image's previous
+release) are written under releases/ (buildtool.publish.release) — commit them.
+Registry settings, CA and credentials (environment or Docker config, never printed): buildtool.edges.registry.Registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..cli.arg_types import positive_int
+from ..config.model import Config
+from ..edges.git import git_revision
+from ..edges.registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
+from ..engine.client import docker_client, split_ref
+from ..errors import Location, OperationError, UserError
+from .release import (
+    MANIFEST_SCRIPT,
+    ImageNotes,
+    Manifest,
+    ReleaseFiles,
+    add_release,
+    components_from_labels,
+    next_release_number,
+    parse_manifest_output,
+    previous_entry,
+    read_manifest,
+    record_tags,
+    release_pattern,
+    release_tag,
+    render_notes,
+    render_template,
+    safe_name,
+    write_json,
+    write_text,
+)
+
+EXIT_OK, EXIT_FAILED = 0, 1
+REPO = Path(__file__).resolve().parents[2]
+
+
+# The plan -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImagePlan:
+    image: str
+    node: str
+    local_tag: str  # buildtool/<node>:h-<hash20>
+    content_hash: str
+    repository: str  # <registry>/<namespace>/<image>
+    path: str  # <namespace>/<image>: the repository inside the registry
+    immutable: list[str]  # release tag, content-hash tag
+    moving: list[str]
+    image_id: str = ""
+    components: dict[str, str] = field(default_factory=dict)
+    verified: str = ""  # "run <id>" or why not
+    python_bin: str = ""
+
+
+@dataclass
+class PublishPlan:
+    registry: str
+    namespace: str
+    date: str
+    release: str
+    release_source: str  # why this N: "new", "resuming ..."
+    images: list[ImagePlan]
+    registry_note: str = ""  # dry run: why the registry was not consulted
+
+
+@dataclass
+class PublishedImage:
+    image: str
+    repository: str
+    digest: str
+    tags: list[str]
+    moving: list[str]
+    layers_pushed: int = 0
+    layers_existing: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    output_format: str = "table"
+    releases: Path = Path("releases")
+    reports: Path = Path("reports")
+    state: Path = Path(".state")
+    logs: Path = Path("logs")
+    verify: bool = False
+    jobs: int = 2
+    date: str | None = None  # YYYYMMDD (UTC today when None)
+
+
+@dataclass
+class Hooks:
+    """Test seams: called between steps of a real publish."""
+
+    after_image: Callable[[ImagePlan, list[PushResult]], None] | None = None  # after an image's immutable tags
+
+
+# Verification records ---------------------------------------------------------------------------------------
+
+
+def verify_records(reports: Path) -> dict[str, dict[str, Any]]:
+    """content-hash tag -> the newest verify record of it: {"run", "ok", "image", "error"}.
+
+    Runs are read newest first (run ids start with a UTC timestamp); the newest verdict on a
+    tag wins, so a later failing run withdraws an earlier pass.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    if not reports.is_dir():
+        return out
+    runs = sorted((p for p in reports.glob("*/summary.json")), key=lambda p: (p.parent.name, p.stat().st_mtime), reverse=True)
+    for path in runs:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in data.get("images", []):
+            tag = entry.get("tag")
+            if tag and tag not in out:
+                out[tag] = {"run": data.get("run", path.parent.name), "ok": bool(entry.get("ok")), "image": entry.get("image", ""),
+                            "error": entry.get("error", "")}
+    return out
+
+
+def verification_problems(images: list[ImagePlan], records: dict[str, dict[str, Any]]) -> list[str]:
+    """Sets ImagePlan.verified; returns one phrase per image that may not be published."""
+    problems = []
+    for p in images:
+        rec = records.get(p.local_tag)
+        if rec is None:
+            p.verified = "never verified"
+            problems.append(f"{p.image} (no verify record for {p.local_tag})")
+        elif not rec["ok"]:
+            p.verified = f"failed in run {rec['run']}"
+            problems.append(f"{p.image} (checks failed in verify run {rec['run']})")
+        else:
+            p.verified = f"run {rec['run']}"
+    return problems
+
+
+# Building the plan ---------------------------------------------------------------------------------------------
+
+
+MAX_FULL_NAME = 255
+
+
+def repository_path(namespace: str, image: str) -> str:
+    return f"{namespace.strip('/')}/{image}" if namespace.strip("/") else image
+
+
+def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
+    site = config.site
+    out = []
+    for v in chosen:
+        node = g.dag.variant_node[v.name]
+        rendered = g.rendered[node]
+        _repo, content_tag = split_ref(rendered.tag)
+        moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
+                  for t in config.tags.moving]
+        path = repository_path(site.namespace, v.name)
+        if len(f"{site.registry}/{path}") > MAX_FULL_NAME:
+            raise UserError(f"image {v.name!r} in namespace {site.namespace!r} of {site.registry} makes a name of more than {MAX_FULL_NAME} characters",
+                            where=Location(config.path, config.tags.line), key="tags.image",
+                            expected=f"<registry>/<namespace>/<image> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
+        out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
+                             path=path, immutable=[content_tag], moving=moving,
+                             python_bin=str(v.facts.get("python.bin") or "")))
+    return out
+
+
+def _tag(tag: str, config: Config, key: str, template: str) -> str:
+    """A filled tag template, checked against OCI's tag grammar."""
+    from ..config.schema import IMAGE_TAG
+
+    if not IMAGE_TAG.fullmatch(tag):
+        raise UserError(f"{key} template {template!r} renders an invalid image tag {tag!r}", where=Location(config.path, config.tags.line), key=key,
+                        expected="a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", found=tag)
+    return tag
+
+
+def utc_date() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d")
+
+
+def pending_path(state: Path, registry: str, namespace: str) -> Path:
+    return state / f"publish-pending-{safe_name(registry, namespace)}.json"
+
+
+def choose_release(template: str, date: str, images: list[ImagePlan], record: dict[str, Any], registry_tags: set[str],
+                   pending: dict[str, Any] | None) -> tuple[str, str]:
+    """(release tag, why). Resume a pending release of the same date when every image it already
+    touched still has the same content; else 1 + the highest N of that date in the record or registry."""
+    if pending and pending.get("date") == date and release_pattern(template, date).match(str(pending.get("release", ""))):
+        touched = pending.get("images", {})
+        same = all(touched.get(p.image, p.content_hash) == p.content_hash for p in images)
+        if same and pending["release"] not in record_tags(record):
+            return pending["release"], f"resuming the unfinished release {pending['release']}"
+    n = next_release_number(template, date, record_tags(record) | registry_tags)
+    return release_tag(template, date, n), "new"
+
+
+# Output -----------------------------------------------------------------------------------------------------------
+
+
+class Reporter:
+    """Progress lines (stdout for tables, stderr under --format json) and the publish log; all masked."""
+
+    def __init__(self, output_format: str, out: TextIO, log: Path | None, creds: Credentials | None) -> None:
+        self.stream = sys.stderr if output_format == "json" else out
+        self.log_path = log
+        self.creds = creds
+        self._log: TextIO | None = None
+
+    def open_log(self) -> None:
+        if self.log_path is not None and self._log is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "a", encoding="utf-8")
+
+    def say(self, text: str) -> None:
+        text = mask(text, self.creds)
+        print(text, file=self.stream, flush=True)
+        self.log(text)
+
+    def log(self, text: str) -> None:
+        if self._log is not None:
+            self._log.write(time.strftime("%H:%M:%S ") + mask(text, self.creds) + "\n")
+            self._log.flush()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def plan_json(plan: PublishPlan) -> dict[str, Any]:
+    return {
+        "registry": plan.registry, "namespace": plan.namespace, "release": plan.release, "release_source": plan.release_source,
+        "registry_note": plan.registry_note,
+        "images": [{"image": p.image, "local_tag": p.local_tag, "repository": p.repository, "immutable": p.immutable, "moving": p.moving,
+                    "verified": p.verified, "components": p.components} for p in plan.images],
+    }
+
+
+def render_plan(plan: PublishPlan) -> str:
+    lines = [f"publish plan: release {plan.release} ({plan.release_source}) to {plan.registry}/{plan.namespace}"]
+    if plan.registry_note:
+        lines.append(f"  note: {plan.registry_note}")
+    lines.append("  step 1, immutable tags of every image:")
+    for p in plan.images:
+        lines.append(f"    {p.local_tag} -> {p.repository}:{{{', '.join(p.immutable)}}}  (verified: {p.verified})")
+    lines.append("  step 2, only when step 1 succeeded for every image, moving tags:")
+    for p in plan.images:
+        lines.append(f"    {p.repository}:{{{', '.join(p.moving)}}}")
+    return "\n".join(lines) + "\n"
+
+
+# The engine side -----------------------------------------------------------------------------------------------
+
+
+def inspect_images(client: Any, plans: list[ImagePlan]) -> list[str]:
+    """Fills image_id and components from the local images; returns the images that are not built."""
+    from docker.errors import ImageNotFound, NotFound
+
+    missing = []
+    for p in plans:
+        try:
+            attrs = client.api.inspect_image(p.local_tag)
+        except (ImageNotFound, NotFound):
+            missing.append(f"{p.image} ({p.local_tag})")
+            continue
+        p.image_id = attrs["Id"]
+        p.components = components_from_labels((attrs.get("Config") or {}).get("Labels") or {})
+    return missing
+
+
+def collect_manifest(client: Any, p: ImagePlan) -> Manifest:
+    """apt (dpkg-query -W) and pip (pip list --format json) packages of the image: one container, one shell."""
+    from docker.errors import APIError, ContainerError
+
+    env = {"BT_PYTHON": f"{p.python_bin.rstrip('/')}/python" if p.python_bin else ""}
+    try:
+        raw = client.containers.run(p.image_id, command=["-c", MANIFEST_SCRIPT], entrypoint=["/bin/sh"], environment=env,
+                                    network_disabled=True, remove=True, stdout=True, stderr=False)
+    except (APIError, ContainerError) as exc:
+        raise OperationError(f"cannot list the packages of {p.image} ({p.local_tag}): {str(exc).splitlines()[0]}") from None
+    return parse_manifest_output(raw.decode("utf-8", errors="replace"))
+
+
+def untag(client: Any, refs: list[str]) -> None:
+    from docker.errors import APIError
+
+    for ref in refs:
+        try:
+            client.api.remove_image(ref, force=False, noprune=True)
+        except APIError:
+            pass
+
+
+# The command --------------------------------------------------------------------------------------------------------
+
+
+def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[str, str] | None = None, out: TextIO | None = None,
+            hooks: Hooks | None = None, client: Any = None, registry_client: Any = None) -> int:
+    """Publish `chosen` (variants). Returns the exit code; raises OperationError (one line, secrets masked).
+
+    `client` (a docker SDK client) and `registry_client` (a RegistryClient) are for tests.
+    """
+    out = out or sys.stdout
+    hooks = hooks or Hooks()
+    site = config.site
+    registry, namespace = site.registry, site.namespace
+    if not chosen:
+        raise OperationError("no images selected (check --group and --filter)")
+    date = opts.date or utc_date()
+    if not (len(date) == 8 and date.isdigit()):
+        raise UserError("the release date must be YYYYMMDD", key="--date", expected="e.g. 20261123", found=date)
+    plans = image_plans(config, g, chosen)
+    settings = Registry.from_site(site, env=env)
+    creds = settings.creds
+    started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    reporter = Reporter(opts.output_format, out, None if opts.dry_run else opts.logs / f"publish-{started}.log", creds)
+
+    client = client or docker_client()
+    missing = inspect_images(client, plans)
+    if missing:
+        raise OperationError(f"{len(missing)} selected images are not built: {', '.join(missing)}; run `buildtool build` first")
+
+    records = verify_records(opts.reports)
+    problems = verification_problems(plans, records)
+    if problems and opts.verify and not opts.dry_run:
+        _run_verify(config, g, [p for p in plans if p.verified.startswith(("never", "failed"))], opts, reporter)
+        problems = verification_problems(plans, verify_records(opts.reports))
+    if problems and not opts.dry_run:
+        raise OperationError(f"{len(problems)} selected images have no passing verify record for their content hash: "
+                             f"{'; '.join(problems)}. Run `buildtool verify` on them (or publish --verify)")
+
+    files = ReleaseFiles(opts.releases, registry, namespace)
+    record = files.load()
+    pending_file = pending_path(opts.state, registry, namespace)
+    pending = _read_json(pending_file)
+
+    rc = registry_client or RegistryClient(settings)
+    registry_tags: set[str] = set()
+    note = ""
+    try:
+        rc.ping()
+        for p in plans:
+            registry_tags.update(rc.tags(p.path))
+    except RegistryError as exc:
+        if not opts.dry_run:
+            raise
+        note = f"registry not consulted ({exc}); N from the release record only"
+    release, why = choose_release(config.tags.release, date, plans, record, registry_tags, pending)
+    for p in plans:
+        p.immutable = [release, *p.immutable]
+    plan = PublishPlan(registry, namespace, date, release, why, plans, note)
+
+    if opts.dry_run:
+        if problems:
+            plan.registry_note = (plan.registry_note + "; " if plan.registry_note else "") + "NOT publishable now: " + "; ".join(problems)
+        if opts.output_format == "json":
+            print(json.dumps({"dry_run": True, **plan_json(plan)}, indent=2, sort_keys=True), file=out)
+        else:
+            out.write(render_plan(plan))
+            print(f"dry run: nothing pushed ({len(plans)} images, {sum(len(p.immutable) + len(p.moving) for p in plans)} tags)", file=out)
+        return EXIT_OK if not problems else EXIT_FAILED
+
+    reporter.open_log()
+    try:
+        return _push_all(client, rc, plan, files, record, pending_file, creds, reporter, opts, hooks, out)
+    except OperationError as exc:
+        reporter.log(f"error: {exc}")
+        raise
+    finally:
+        reporter.close()
+
+
+def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: ReleaseFiles, record: dict[str, Any], pending_file: Path,
+              creds: Credentials | None, reporter: Reporter, opts: Options, hooks: Hooks, out: TextIO) -> int:
+    registry = plan.registry
+    engine_login(client, registry, creds)
+    reporter.say(f"publish {plan.release} ({plan.release_source}): {len(plan.images)} images to {registry}/{plan.namespace}"
+                 + (f" as {creds.username} (credentials from {creds.source})" if creds else " (anonymous)"))
+
+    # Package manifests first: a container that cannot list its packages stops the run before any push.
+    manifests: dict[str, Manifest] = {}
+    t0 = time.monotonic()
+    for p in plan.images:
+        prev = read_manifest(files.manifest(p.image))
+        manifests[p.image] = prev[0] if prev and prev[1] == p.content_hash else collect_manifest(client, p)
+    reporter.say(f"  package manifests of {len(plan.images)} images ({time.monotonic() - t0:.1f} s)")
+
+    pending = {"release": plan.release, "date": plan.date, "registry": registry, "namespace": plan.namespace,
+               "images": {p.image: p.content_hash for p in plan.images}}
+    write_json(pending_file, pending)
+
+    local_refs: list[str] = []
+    published: dict[str, PublishedImage] = {}
+    try:
+        for i, p in enumerate(plan.images):
+            t = time.monotonic()
+            results = []
+            for tag in p.immutable:
+                local_refs.append(f"{p.repository}:{tag}")
+                try:
+                    results.append(push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log))
+                except RegistryError as exc:
+                    done = ", ".join(published) or "none"
+                    raise RegistryError(f"{exc}; no moving tag was updated; images with their immutable tags pushed: {done}; "
+                                        f"rerun publish with the same selection to complete release {plan.release}") from None
+            digests = {r.digest for r in results}
+            if len(digests) != 1:
+                raise RegistryError(f"registry {registry}: the tags of {p.repository} got different digests ({', '.join(sorted(digests))})")
+            layers = {layer for r in results for layer in r.layers}
+            pushed = {layer for r in results for layer, status in r.layers.items() if status == "Pushed"}
+            published[p.image] = PublishedImage(p.image, p.repository, results[0].digest, list(p.immutable), [],
+                                                len(pushed), len(layers - pushed), time.monotonic() - t)
+            reporter.say(f"  [{i + 1}/{len(plan.images)}] {p.repository}@{results[0].digest}: {', '.join(p.immutable)} "
+                         f"({published[p.image].layers_pushed} layers pushed, {published[p.image].layers_existing} already there, "
+                         f"{published[p.image].seconds:.1f} s)")
+            if hooks.after_image:
+                hooks.after_image(p, results)
+
+        # Every immutable tag is in: now the moving tags.
+        for p in plan.images:
+            pub = published[p.image]
+            for tag in p.moving:
+                local_refs.append(f"{p.repository}:{tag}")
+                try:
+                    r = push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log)
+                except RegistryError as exc:
+                    raise RegistryError(f"{exc}; every immutable tag of release {plan.release} is pushed but some moving tags "
+                                        "were not updated; rerun publish to complete it") from None
+                if r.digest != pub.digest:
+                    raise RegistryError(f"registry {registry}: {p.repository}:{tag} got digest {r.digest}, expected {pub.digest}")
+                pub.moving.append(tag)
+        reporter.say(f"  moving tags: {', '.join(sorted({t for p in plan.images for t in p.moving}))} -> this release ({len(plan.images)} images)")
+    finally:
+        untag(client, local_refs)
+
+    revision = git_revision(REPO) or "unknown"
+    release_entry = _release_entry(plan, published, revision, manifests)
+    notes = _notes(plan, published, record, files, manifests, revision)
+    write_json(files.record, add_release(record, release_entry))
+    for p in plan.images:
+        write_json(files.manifest(p.image), {"image": p.image, "release": plan.release, "content_hash": p.content_hash,
+                                             **manifests[p.image].to_json()})
+    write_text(files.notes(plan.release), notes)
+    pending_file.unlink(missing_ok=True)
+
+    if opts.output_format == "json":
+        print(json.dumps({"dry_run": False, **plan_json(plan), "published": [asdict(x) for x in published.values()],
+                          "record": str(files.record), "notes": str(files.notes(plan.release))}, indent=2, sort_keys=True), file=out)
+    else:
+        print("", file=out)
+        print(_table(list(published.values())), file=out)
+        print(f"release {plan.release}: {len(published)} images in {registry}/{plan.namespace}; "
+              f"record {files.record}, notes {files.notes(plan.release)} (commit them)", file=out)
+    reporter.log(f"release {plan.release} complete")
+    return EXIT_OK
+
+
+def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revision: str, manifests: dict[str, Manifest]) -> dict[str, Any]:
+    images = {}
+    for p in plan.images:
+        pub = published[p.image]
+        images[p.image] = {"repository": p.repository, "digest": pub.digest, "tags": list(p.immutable), "moving": list(pub.moving),
+                           "node": p.node, "content_hash": p.content_hash, "components": p.components,
+                           "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
+    return {"release": plan.release, "date": plan.date, "revision": revision, "images": dict(sorted(images.items()))}
+
+
+def _notes(plan: PublishPlan, published: dict[str, PublishedImage], record: dict[str, Any], files: ReleaseFiles,
+           manifests: dict[str, Manifest], revision: str) -> str:
+    items = []
+    for p in plan.images:
+        pub = published[p.image]
+        prev = previous_entry(record, p.image)
+        prev_manifest = None
+        if prev is not None:
+            stored = read_manifest(files.manifest(p.image))
+            prev_manifest = stored[0] if stored else None
+        items.append(ImageNotes(p.image, p.repository, pub.digest, [*p.immutable, *pub.moving], p.components, manifests[p.image],
+                                previous_release=prev[0] if prev else None, previous_digest=prev[1].get("digest") if prev else None,
+                                previous_components=prev[1].get("components") if prev else None, previous_manifest=prev_manifest))
+    return render_notes(plan.release, plan.registry, plan.namespace, revision, items)
+
+
+def _table(rows: list[PublishedImage]) -> str:
+    header = ["IMAGE", "DIGEST", "TAGS", "LAYERS PUSHED", "ALREADY THERE", "SECONDS"]
+    table = [[r.image, r.digest[:19], ",".join([*r.tags, *r.moving]), str(r.layers_pushed), str(r.layers_existing), f"{r.seconds:.1f}"]
+             for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+    return "\n".join(lines)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _run_verify(config: Config, g: Any, plans: list[ImagePlan], opts: Options, reporter: Reporter) -> None:
+    from ..verify.runner import build_plan, verify_plan
+
+    names = [p.image for p in plans]
+    reporter.say(f"verifying {len(names)} images first (no passing record for their content hash): {', '.join(names)}")
+    verify_plan(build_plan(config, g, names), opts.reports, jobs=opts.jobs, output_format="json" if opts.output_format == "json" else "table",
+                out=sys.stderr if opts.output_format == "json" else reporter.stream)
+
+
+# The command line -------------------------------------------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The `publish` subcommand's own options (selection, --format and --config/--site come from cli/main.py)."""
+    p.add_argument("--dry-run", action="store_true", help="print what would be pushed (tags, release number) and push nothing")
+    p.add_argument("--verify", action="store_true", help="first run `verify` on selected images that have no passing record for their content hash")
+    p.add_argument("--jobs", type=positive_int, default=2, help="images verified in parallel with --verify (default: 2)")
+    p.add_argument("--releases", type=Path, default=Path("releases"), help="folder of the committed release records and notes (default: releases)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to read records from (default: reports)")
+    p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")
+    p.add_argument("--state", type=Path, default=Path(".state"), help="folder for the unfinished-release marker (default: .state)")
+    p.add_argument("--date", default=None, help="release date YYYYMMDD (default: today, UTC)")
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    return Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases, reports=args.reports, state=args.state,
+                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date)
+
+
+def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
+    return publish(config, g, list(chosen), options_from_args(args))

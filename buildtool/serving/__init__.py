@@ -1,0 +1,1 @@
+"""The model-serving smoke: a scoring image FROM each CPU leaf."""

@@ -1,0 +1,1 @@
+"""Verifying built images with pytest-testinfra (the checks themselves live in buildtool/checks/)."""
