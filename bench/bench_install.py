@@ -69,7 +69,7 @@ def plain_context(config, lock, g, leaf_node: str, ctx: Path) -> str:
 
     names = sorted({n for node in chain for n in node_apt_names(node)})
     (ctx / "apt.txt").write_text("".join(f"{n}={versions[n]}\n" for n in names))
-    from buildtool.apt_sources import apt_sources
+    from buildtool.lock.apt_sources import apt_sources
 
     # the same pockets the lock was resolved from (a plain Dockerfile would list them in sources.list too)
     (ctx / "sources.list").write_text("".join(src.line() + "\n" for src in apt_sources(base, config.site)))
