@@ -161,15 +161,18 @@ class Lock:
     bases: dict[str, BaseApt] = field(default_factory=dict)
     pip: dict[str, PipSet] = field(default_factory=dict)
     doc: SourceDoc | None = None
-    _versions: dict[str, dict[str, str]] = field(default_factory=dict, repr=False, compare=False)
+    _versions: dict[str, tuple[BaseApt, dict[str, str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def apt(self) -> dict[str, dict[str, str]]:
         """base -> package -> locked version (what flavors read their facts from)."""
-        if len(self._versions) != len(self.bases):
-            self._versions.clear()
-            self._versions.update({key: b.versions() for key, b in self.bases.items()})
-        return self._versions
+        out = {}
+        for key, entry in self.bases.items():
+            cached = self._versions.get(key)
+            if cached is None or cached[0] is not entry:  # an entry replaced since (a refresh) is read again
+                cached = self._versions[key] = (entry, entry.versions())
+            out[key] = cached[1]
+        return out
 
     def _missing(self, base: str, what: str, key: str) -> UserError:
         return UserError(

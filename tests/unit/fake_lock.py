@@ -45,7 +45,6 @@ def with_closures(config: Config, lock: Lock) -> Lock:
             for i in range(1, len(chain) + 1):
                 installs[install_key(chain[:i])] = tuple(sorted({n for names in chain[:i] for n in names}))
         lock.bases[key] = replace(entry, installs=installs)
-    lock._versions.clear()
     return lock
 
 

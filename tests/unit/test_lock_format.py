@@ -85,3 +85,18 @@ def test_a_version_1_lock_is_refused_but_buildtool_lock_keeps_its_pip_sets(tmp_p
         load_lock(path)
     upgraded = load_lock(path, upgrading=True)  # what `buildtool lock` reads: the apt half is resolved again
     assert upgraded.bases == {} and list(upgraded.pip) == ["s"] and upgraded.pip["s"].pins[0].version == "25.3"
+
+
+def test_lock_apt_follows_a_replaced_base_entry() -> None:
+    """Lock.apt (what flavors read their facts from) reads a base again when its entry is replaced (a refresh)."""
+    from dataclasses import replace as _replace
+
+    from fake_lock import fake_base_apt, fake_deb
+
+    from buildtool.lock.format import Lock as _Lock
+
+    lock = _Lock(path="images.lock", bases={"debian12": fake_base_apt({"fuse3": "3.14.0-4"})})
+    assert lock.apt["debian12"]["fuse3"] == "3.14.0-4"
+    entry = lock.bases["debian12"]
+    lock.bases["debian12"] = _replace(entry, packages={"fuse3": fake_deb("fuse3", "3.14.0-4+deb12u1")})
+    assert lock.apt["debian12"]["fuse3"] == "3.14.0-4+deb12u1"
