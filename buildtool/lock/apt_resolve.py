@@ -19,10 +19,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from ..config.schema import DEB_PACKAGE, DEB_VERSION
 from ..engine import client as engine
 from ..errors import OperationError
 from .apt_sources import AptSource, archive_urls
-from .format import DEB_NAME, DEB_VERSION, POOL_FILE, AptIndex, BaseApt, DebPin, install_key
+from .format import POOL_FILE, AptIndex, BaseApt, DebPin, install_key
 
 RESOLVE_TIMEOUT_S = 600
 KEYRING_IN_CONTAINER = "/etc/apt/keyrings/buildtool-site.gpg"
@@ -178,7 +179,7 @@ def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
         if stanza.get("Filename") != filename:
             raise ResolveError(f"{name} {version}: apt fetches {filename} but the index names {stanza.get('Filename')}")
         size = int(size)
-        if not (DEB_NAME.match(name) and DEB_VERSION.match(version) and POOL_FILE.match(filename)):
+        if not (DEB_PACKAGE.fullmatch(name) and DEB_VERSION.fullmatch(version) and POOL_FILE.match(filename)):
             raise ResolveError(f"apt named a package outside the Debian grammar: {name} {version} {filename}")
         pins[name] = DebPin(name, version, arch, archive, filename, sha, size)
     return pins
@@ -187,7 +188,7 @@ def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
 def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], resolved_at: str) -> BaseApt:
     """The lock entry from the container's output: every chain's closure, every .deb once."""
     archives = archive_urls(sources)
-    keys = sorted({install_key(c[:i]) for c in chains for i in range(1, len(c) + 1) if install_key(c[:i])})
+    keys = chain_keys(chains)
     packages: dict[str, DebPin] = {}
     installs: dict[str, tuple[str, ...]] = {}
     for i, key in enumerate(keys):
@@ -211,8 +212,12 @@ def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[lis
 
 def name_sets(chains: list[list[tuple[str, ...]]]) -> list[str]:
     """The cumulative requested names of every chain prefix, in the order build_base_apt numbers them."""
-    keys = sorted({install_key(c[:i]) for c in chains for i in range(1, len(c) + 1) if install_key(c[:i])})
-    return [key.replace(" | ", " ") for key in keys]
+    return [key.replace(" | ", " ") for key in chain_keys(chains)]
+
+
+def chain_keys(chains: list[list[tuple[str, ...]]]) -> list[str]:
+    """install_key of every prefix of every chain, sorted: the closures a base's lock holds, numbered by position."""
+    return sorted({install_key(c[:i]) for c in chains for i in range(1, len(c) + 1) if install_key(c[:i])})
 
 
 def utc_timestamp(now: float | None = None) -> str:

@@ -22,24 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from ..config.model import Config
-from ..config.schema import Dict, Int, List, Map, Sha256, Str, Version, fail
+from ..config.schema import DebPackage, DebVersion, Dict, Int, List, Map, Sha256, Str, Version, fail
 from ..config.source import Said, SourceDoc, load_json_or_yaml
 from ..errors import Location, UserError
 from ..render.jsonfmt import to_json
 
 LOCK_VERSION = 2
 
-# Debian policy 5.6.1 (Package) and 5.6.12 (Version): what may reach an apt line or a file name.
-DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-DEB_VERSION = re.compile(r"^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$")
+# Package names and versions use the grammar types of config/schema.py (Debian policy 5.6.1, 5.6.12).
 DEB_ARCH = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 POOL_FILE = re.compile(r"^pool/[A-Za-z0-9+._~/-]+\.deb$")
 SUITE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 ARCHIVE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TIMESTAMP = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 
-DebName = lambda: Str(pattern=DEB_NAME, what="a Debian package name (policy 5.6.1: lowercase letters, digits, '+', '-', '.')")  # noqa: E731
-DebVersion = lambda: Str(pattern=DEB_VERSION, what="a Debian version (policy 5.6.12: [epoch:]upstream[-revision])")  # noqa: E731
 
 DEB_PIN = Map(
     {"version": DebVersion(), "arch": Str(pattern=DEB_ARCH, what="a Debian architecture"), "archive": Str(pattern=ARCHIVE_ID, what="an archive id"),
@@ -58,8 +54,8 @@ BASE_APT = Map(
         "indexes": List(APT_INDEX),
         "resolved_at": Str(pattern=TIMESTAMP, what="a UTC time YYYYMMDDTHHMMSSZ"),
         "manifest": List(Str(pattern=re.compile(r"^[a-z0-9][a-z0-9+.-]+ [0-9][A-Za-z0-9.+~:-]* [a-z0-9-]+$"), what="'name version arch'")),
-        "packages": Dict(DEB_PIN, key=DebName(), what="package -> locked .deb"),
-        "installs": Dict(List(DebName()), key=Str(what="the requested names of a layer chain"), what="requested names -> closure"),
+        "packages": Dict(DEB_PIN, key=DebPackage(), what="package -> locked .deb"),
+        "installs": Dict(List(DebPackage()), key=Str(what="the requested names of a layer chain"), what="requested names -> closure"),
         "refreshed": List(Str()),
     },
     required=("archives", "components", "indexes", "resolved_at", "manifest", "packages", "installs"),
