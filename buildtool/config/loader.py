@@ -9,6 +9,7 @@ from typing import Any
 
 from ..components import FLAVORS, flavor, flavors_for, property_names, property_values
 from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .publish_tags import publish_rules
 from .schema import (
     AbsPath,
     Any_,
@@ -136,10 +137,16 @@ MATRIX = Map(
     what="the matrix",
 )
 
+PUBLISH_ENTRY = Map(
+    {"on": SELECTOR, "group": Name(), "repository": Template(), "release": Template(), "moving": List(Template(), unique=True)},
+    what="a publish entry (on / group -> repository, release, moving)",
+)
+
 TAGS = Map(
-    {"image": Template(), "release": Template(), "moving": List(Template(), min_items=1, unique=True)},
+    {"image": Template(), "release": Template(), "moving": List(Template(), min_items=1, unique=True), "repository": Template(),
+     "publish": List(PUBLISH_ENTRY)},
     required=("image",),
-    defaults={"release": "{date}.v{n}", "moving": ["latest"]},
+    defaults={"release": "{date}.v{n}", "moving": ["latest"], "repository": "{image}", "publish": []},
     what="tag templates",
 )
 
@@ -257,7 +264,10 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
         exclude=selectors("exclude"),
         include=include,
         rules=rules,
-        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags", "image")).line or 0),
+        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags", "image")).line or 0,
+                     repository=raw["tags"]["repository"], moving_line=doc.where(("tags", "moving")).line or 0,
+                     repository_line=doc.where(("tags", "repository")).line or 0,
+                     publish=publish_rules(doc, raw["tags"], lambda p, r: _selector(doc, p, r, axes, props), set(groups))),
         groups=groups,
         default_group=raw["default_group"],
         checks=checks,

@@ -114,11 +114,29 @@ class Group:
 
 
 @dataclass(frozen=True)
+class PublishRule:
+    """One tags.publish entry (config/publish_tags.py): what it sets for the images it matches."""
+
+    index: int
+    on: Selector | None
+    group: str  # "" = any group
+    repository: str | None
+    release: str | None  # a tag template naming {release}
+    moving: tuple[str, ...] | None
+    line: int
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)  # key -> its line
+
+
+@dataclass(frozen=True)
 class TagSpec:
     image: str
     release: str
     moving: tuple[str, ...]
     line: int
+    repository: str = "{image}"  # the repository template of every image
+    publish: tuple[PublishRule, ...] = ()
+    moving_line: int = 0
+    repository_line: int = 0
 
 
 @dataclass(frozen=True)
