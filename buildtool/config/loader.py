@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..components import FLAVORS, flavor, flavors_for, property_names, property_values
+from .extras import APT_REPOSITORY, ARCHIVE_KEY, extra_spec, extras, repositories
 from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
 from .publish_tags import publish_rules
 from .schema import (
@@ -203,9 +204,11 @@ TOP = Map(
         "groups": Dict(GROUP, min_items=1),
         "default_group": Name(),
         "checks": List(CHECK),
+        "apt_repositories": Dict(APT_REPOSITORY, key=ARCHIVE_KEY),
+        "extras": List(extra_spec(SELECTOR)),
     },
     required=("schema", "project", "system", "bases", "components", "matrix", "tags", "groups", "default_group"),
-    defaults={"checks": [], "tools": {}},
+    defaults={"checks": [], "tools": {}, "apt_repositories": {}, "extras": []},
     what="images.yaml",
 )
 
@@ -272,6 +275,8 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
         default_group=raw["default_group"],
         checks=checks,
         site=site,
+        apt_repositories=(repos := repositories(doc, raw["apt_repositories"], {"debian", "debian-security", "ubuntu"})),
+        extras=extras(doc, raw["extras"], repos, lambda p, r: _selector(doc, p, r, axes, props)),
     )
 
 
