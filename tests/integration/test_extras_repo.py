@@ -75,7 +75,7 @@ apt_repositories:
     suite: stable
     components: [main]
     key: keys/thirdparty.asc
-    key_sha256: {key_sha256}
+    key_sha256: "{key_sha256}"
 extras:
   - on: {{python: system-python}}
     apt: [bt-hello]
@@ -235,8 +235,9 @@ def test_unsigned_or_wrongly_signed_repositories_and_a_wrong_key_sha256_are_refu
             p.write_bytes(data)
 
     # A key file that is not the one images.yaml names: every command stops at the config, naming the line.
-    project, _ = _project(tmp_path / "sha", shipped, distribution, thirdparty, archive.signer, key_sha256="0" * 64)
+    project, _ = _project(tmp_path / "sha", shipped, distribution, thirdparty, archive.signer, key_sha256="f" * 64)
     done = _run(project, "validate")
     assert done.returncode == 2
     line = next(i for i, t in enumerate((project / "images.yaml").read_text().splitlines(), 1) if "key_sha256" in t)
     assert f"images.yaml:{line}" in done.stderr and "apt_repositories.thirdparty.key_sha256" in done.stderr, done.stderr
+    assert "does not have the sha256" in done.stderr, done.stderr
