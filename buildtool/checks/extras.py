@@ -42,4 +42,13 @@ def _evaluate(image: Image, params: dict) -> str:
     return "; ".join(notes)
 
 
-CHECKS = {"extra-packages": CheckImpl(_probes, _evaluate, "images.yaml extras: locked versions installed, repositories signed-by their key")}
+EXTRA_PACKAGES = CheckImpl(_probes, _evaluate, "images.yaml extras: locked versions installed, repositories signed-by their key")
+
+
+def impl(name: str) -> CheckImpl:
+    """extra-packages-<stage>: one per layer that installs extras (a child image runs its parents')."""
+    from . import UnknownCheck
+
+    if name == "extra-packages" or name.startswith("extra-packages-"):
+        return EXTRA_PACKAGES
+    raise UnknownCheck(f"no check extras/{name} (known: extras/extra-packages-<stage>)")

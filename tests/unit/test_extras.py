@@ -145,3 +145,27 @@ def test_a_snapshot_site_fetches_third_party_files_where_they_were_locked() -> N
                               "20261201T000000Z", (REPO,))
     roots = fetch_roots(entry, site)
     assert roots == {"debian": "https://snapshot.debian.org/archive/debian/20261201T000000Z", "vendor": REPO.url}
+
+
+def test_the_extras_check_fails_on_a_version_other_than_the_locked_one() -> None:
+    from buildtool.checks import CheckFailed, lookup
+    from buildtool.checks.base import DPKG, Image, Result
+
+    impl = lookup("extras", "extra-packages-python")
+    params = {"packages": {"vendor-tool": "1.0-1", "vendor-data": "2.0-1"}, "requested": ["vendor-tool"],
+              "repositories": [{"key": "vendor", "url": REPO.url, "keyring": REPO.keyring_path, "sources": "/etc/apt/sources.list.d/buildtool-vendor.sources"}]}
+    sources = f"@@ /etc/apt/sources.list.d/buildtool-vendor.sources\n{REPO.sources_text()}"
+
+    def image(dpkg: str, listed: str = sources) -> Image:
+        return Image(entry={"image": "x", "tag": "t", "checks": []}, inspect={}, results={DPKG.key: Result(0, dpkg, ""),
+                                                                                        "extras-sources": Result(0, listed, "")})
+
+    assert [p.key for p in impl.probes(image(""), params)] == [DPKG.key, "extras-sources"]
+    good = "vendor-tool\t1.0-1\tii \nvendor-data\t2.0-1\tii \n"
+    assert "vendor-tool 1.0-1" in impl.evaluate(image(good), params)
+    with pytest.raises(CheckFailed, match="vendor-data 2.0-2 \\(locked 2.0-1\\)"):
+        impl.evaluate(image(good.replace("2.0-1", "2.0-2")), params)
+    with pytest.raises(CheckFailed, match="vendor-tool not installed"):
+        impl.evaluate(image("vendor-data\t2.0-1\tii \n"), params)
+    with pytest.raises(CheckFailed, match="not signed-by"):
+        impl.evaluate(image(good, sources.replace("Signed-By", "X-Signed-By-Not")), params)
