@@ -339,21 +339,34 @@ def _tail(path: Path, n: int = 12) -> list[str]:
 # --------------------------------------------------------------------------- entry point
 
 
-def run_build(config: Config, g: Generated, chosen: Sequence[Variant], args: Any) -> int:
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `buildtool build` runs: the generated/ folder and lock it builds from, logs, parallelism."""
+
+    out: Path  # the generated/ folder
+    lock: Path
+    logs: Path = Path("logs")
+    jobs: int = 2
+    force: bool = False  # rebuild nodes whose content-hash tag exists
+    ca_bundle: Path | None = None  # extra CA bundle for download steps (else the site overlay's)
+    output_format: str = "table"
+
+
+def run_build(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOptions) -> int:
     """Build the needed nodes of `chosen`; print progress and a summary. 0 all built/cached, 1 failures, 130 interrupted."""
     t0 = time.monotonic()
-    fmt = getattr(args, "format", "table")
+    fmt = opts.output_format
     out_stream = sys.stderr if fmt == "json" else sys.stdout
     with sigterm_as_interrupt():
         try:
-            return _run(config, g, chosen, args, t0, fmt, out_stream)
+            return _run(config, g, chosen, opts, t0, fmt, out_stream)
         except KeyboardInterrupt:  # before or after the scheduler (which handles its own)
             print("interrupted", file=sys.stderr)
             return 130
 
 
-def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0: float, fmt: str, out_stream: Any) -> int:
-    out = Path(args.out)
+def _run(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOptions, t0: float, fmt: str, out_stream: Any) -> int:
+    out = opts.out
     nodes = needed_nodes(g, chosen)
     if not nodes:
         raise OperationError("the selection has no images to build")
@@ -362,11 +375,11 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise OperationError(f"{out}/ is stale for the selected nodes; run `buildtool generate` (or `make generate`) first:\n  {shown}")
 
-    lock = load_lock(Path(args.lock) if getattr(args, "lock", None) else Path(config.path).with_name("images.lock"))
+    lock = load_lock(opts.lock)
     quick = _local_tags_quick()
     client = engine.docker_client() if quick is None else None
     tags = quick if quick is not None else _local_tags(client)
-    force = bool(getattr(args, "force", False))
+    force = opts.force
     present = {nid for nid in nodes if g.rendered[nid].tag in tags}
     to_build = [nid for nid in nodes if force or nid not in present]
     preflight_pins(config, lock, sorted({g.dag.nodes[nid].base.key for nid in to_build}))
@@ -388,12 +401,12 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
             if b.local_ref not in tags:
                 base_missing[b.key] = f"base {b.key} ({b.local_ref}) is not available; see `buildtool bases`"
 
-    logs_root = Path(args.logs)
+    logs_root = opts.logs
     run_id = new_run_id(logs_root)
     run_dir = logs_root / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    ca_bundle = resolve_ca_bundle(getattr(args, "ca_bundle", None), config.site.ca_bundle)
+    ca_bundle = resolve_ca_bundle(opts.ca_bundle, config.site.ca_bundle)
     secrets: dict[str, Path] = {}
     if ca_bundle is not None:
         secrets["ca-bundle"] = ca_bundle
@@ -418,7 +431,7 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
                         retries=_retries(), say=console.line)
         parents = {nid: g.dag.nodes[nid].parent for nid in nodes}
         schedule = Schedule(nodes, parents, present=present, force=force)
-        n_jobs = max(1, int(getattr(args, "jobs", 2) or 1))
+        n_jobs = max(1, opts.jobs)
         if to_build:
             console.line(f"build {run_id}: {len(nodes)} nodes ({len(to_build)} to build, {len(nodes) - len(to_build)} cached), "
                          f"{n_jobs} at once; logs in {_display(run_dir)}"

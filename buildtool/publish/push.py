@@ -23,7 +23,6 @@ Registry settings, CA and credentials (environment or Docker config, never print
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,12 +32,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli.arg_types import positive_int
 from ..config.model import Config
 from ..edges.git import git_revision
 from ..edges.registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
 from ..engine.client import docker_client, split_ref
 from ..errors import Location, OperationError, UserError
+from ..render.generate import Generated
 from .release import (
     MANIFEST_SCRIPT,
     ImageNotes,
@@ -178,7 +177,7 @@ def repository_path(namespace: str, image: str) -> str:
     return f"{namespace.strip('/')}/{image}" if namespace.strip("/") else image
 
 
-def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
+def image_plans(config: Config, g: Generated, chosen: list) -> list[ImagePlan]:
     site = config.site
     out = []
     for v in chosen:
@@ -329,7 +328,7 @@ def untag(client: Any, refs: list[str]) -> None:
 # The command --------------------------------------------------------------------------------------------------------
 
 
-def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[str, str] | None = None, out: TextIO | None = None,
+def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: dict[str, str] | None = None, out: TextIO | None = None,
             hooks: Hooks | None = None, client: Any = None, registry_client: Any = None) -> int:
     """Publish `chosen` (variants). Returns the exit code; raises OperationError (one line, secrets masked).
 
@@ -534,34 +533,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _run_verify(config: Config, g: Any, plans: list[ImagePlan], opts: Options, reporter: Reporter) -> None:
+def _run_verify(config: Config, g: Generated, plans: list[ImagePlan], opts: Options, reporter: Reporter) -> None:
     from ..verify.runner import build_plan, verify_plan
 
     names = [p.image for p in plans]
     reporter.say(f"verifying {len(names)} images first (no passing record for their content hash): {', '.join(names)}")
     verify_plan(build_plan(config, g, names), opts.reports, jobs=opts.jobs, output_format="json" if opts.output_format == "json" else "table",
                 out=sys.stderr if opts.output_format == "json" else reporter.stream)
-
-
-# The command line -------------------------------------------------------------------------------------------------------
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The `publish` subcommand's own options (selection, --format and --config/--site come from cli/main.py)."""
-    p.add_argument("--dry-run", action="store_true", help="print what would be pushed (tags, release number) and push nothing")
-    p.add_argument("--verify", action="store_true", help="first run `verify` on selected images that have no passing record for their content hash")
-    p.add_argument("--jobs", type=positive_int, default=2, help="images verified in parallel with --verify (default: 2)")
-    p.add_argument("--releases", type=Path, default=Path("releases"), help="folder of the committed release records and notes (default: releases)")
-    p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to read records from (default: reports)")
-    p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")
-    p.add_argument("--state", type=Path, default=Path(".state"), help="folder for the unfinished-release marker (default: .state)")
-    p.add_argument("--date", default=None, help="release date YYYYMMDD (default: today, UTC)")
-
-
-def options_from_args(args: argparse.Namespace) -> Options:
-    return Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases, reports=args.reports, state=args.state,
-                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date)
-
-
-def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
-    return publish(config, g, list(chosen), options_from_args(args))

@@ -16,7 +16,6 @@ results/<image>.json, logs/<image>.log and report.md. Prints the image x family 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -25,15 +24,18 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..checks.report import RunSummary, outcome_from_results, render_markdown, render_table, summary_json
 from ..checks.session import RUN_LABEL, docker_cli
 from ..components.devices import check_device, device_kind
-from ..config.model import Config
+from ..config.model import Config, Variant
 from ..errors import OperationError
+from ..render.generate import Generated
 from ..render.render import node_flavor
 from .checkplan import image_plan
 
@@ -46,7 +48,7 @@ GPU_OFF = "GPU tier off (--gpu no)"
 # The plan ---------------------------------------------------------------------------------
 
 
-def image_extras(config: Config, g: Any, node_id: str) -> dict[str, Any]:
+def image_extras(config: Config, g: Generated, node_id: str) -> dict[str, Any]:
     """What the image's config must show beyond labels: the workdir and the ENV its components set."""
     env: dict[str, str] = {}
     for node in g.dag.chain(node_id):
@@ -55,7 +57,7 @@ def image_extras(config: Config, g: Any, node_id: str) -> dict[str, Any]:
     return {"workdir": config.system.workdir, "env": dict(sorted(env.items()))}
 
 
-def build_plan(config: Config, g: Any, names: list[str]) -> list[dict[str, Any]]:
+def build_plan(config: Config, g: Generated, names: list[str]) -> list[dict[str, Any]]:
     """image_plan() plus a system/image-config check (workdir and ENV as rendered)."""
     plan = image_plan(config, g.dag, g.rendered, names)
     for entry in plan:
@@ -256,10 +258,18 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
     return (EXIT_OK if summary.ok else EXIT_FAILED), summary
 
 
-def run_verify(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class VerifyOptions:
+    reports: Path = Path("reports")  # JUnit XML, the Markdown report, per-image results
+    jobs: int = 2  # images checked at once
+    gpu: str = "auto"  # auto | yes | no: run the device tier
+    output_format: str = "table"
+
+
+def run_verify(config: Config, g: Generated, chosen: Sequence[Variant], opts: VerifyOptions) -> int:
     names = [v.name for v in chosen]
     if not names:
         raise OperationError("no images selected (check --group and --filter)")
     plan = build_plan(config, g, names)
-    rc, _ = verify_plan(plan, Path(args.reports), jobs=args.jobs, gpu=args.gpu, output_format=args.format)
+    rc, _ = verify_plan(plan, opts.reports, jobs=opts.jobs, gpu=opts.gpu, output_format=opts.output_format)
     return rc
