@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from typing import Any
 
+from ..edges.registry_settings import split_ref  # noqa: F401  (engine callers tag and pull by reference)
 from ..errors import OperationError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -58,26 +59,6 @@ def image_id(client: Any, ref: str) -> str | None:
         return client.images.get(ref).id
     except (ImageNotFound, NotFound):
         return None
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """'registry:5000/ns/name:tag' -> ('registry:5000/ns/name', 'tag'); no tag -> 'latest'.
-
-    A digest reference 'name[:tag]@sha256:...' -> ('name', 'sha256:...'): the tag is
-    dropped, the digest is what identifies the image (and what the Engine API wants).
-    """
-    if "@" in ref:
-        name, digest = ref.split("@", 1)
-        slash = name.rfind("/")
-        colon = name.rfind(":")
-        if colon > slash:
-            name = name[:colon]
-        return name, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1:]
-    return ref, "latest"
 
 
 def tag(client: Any, image_id: str, ref: str) -> None:

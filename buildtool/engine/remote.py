@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ..config.model import Config
-from ..edges.registry import DEFAULT_LOOKUPS, Registry, RegistryClient, ensure_parent, push_tag
+from ..edges.registry import DEFAULT_LOOKUPS, Registry, RegistryClient
 from ..errors import OperationError
 from ..plan.ci_plan import RemotePlan, leaves, plan_against_registry, restrict_to_nodes
 from ..render.generate import Generated
 from .build import BuildOptions, run_build
+from .registry_transfer import ensure_parent, push_tag
 
 
 @dataclass

@@ -14,7 +14,7 @@ midway is resumed (same release tag) by the next run with unchanged content
 (.state/publish-pending-<registry>_<namespace>.json).
 
 Pushes go through the docker SDK; the push stream is read line by line and any
-error/errorDetail fails that image (buildtool.edges.registry.read_push_stream). The digest of each
+error/errorDetail fails that image (buildtool.engine.registry_transfer.read_push_stream). The digest of each
 image comes from the stream's final aux record. The release record, package manifests and
 release notes (apt and pip packages added/removed/changed since the image's previous
 release) are written under releases/ (buildtool.publish.release) — commit them.
@@ -34,8 +34,9 @@ from typing import Any, TextIO
 
 from ..config.model import Config
 from ..edges.git import git_revision
-from ..edges.registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
+from ..edges.registry import Credentials, Registry, RegistryClient, RegistryError, mask
 from ..engine.client import docker_client, split_ref
+from ..engine.registry_transfer import PushResult, engine_login, push_image
 from ..errors import Location, OperationError, UserError
 from ..render.generate import Generated
 from .release import (

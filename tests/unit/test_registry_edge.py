@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import buildtool.edges.registry as registry
+import buildtool.edges.registry_settings as registry_settings
 from buildtool.edges.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ HOST = "127.0.0.1:5000"
 
 
 def test_ca_precedence_is_the_same_for_settings_and_ca_for(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "CERTS_D", tmp_path)
+    monkeypatch.setattr(registry_settings, "CERTS_D", tmp_path)
     env = {"BUILDTOOL_REGISTRY": HOST, "HOME": str(tmp_path)}
     assert Registry.from_env(env=env).ca is None  # the system trust store
     assert Registry.from_env(env={**env, "BUILDTOOL_REGISTRY_CA": "/x/ca.pem"}).ca == Path("/x/ca.pem")

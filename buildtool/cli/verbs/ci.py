@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 from ...config.model import Config
-from ...edges.registry import Registry, RegistryClient, ensure_parent, push_tag
+from ...edges.registry import Registry, RegistryClient
+from ...engine.registry_transfer import ensure_parent, push_tag
 from ...errors import OperationError
 from ...plan.ci_plan import level_matrix, missing_levels, selected_nodes, selection_levels
 from ...render.generate import Generated
