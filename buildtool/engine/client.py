@@ -6,6 +6,7 @@ The SDK is for inspect, tag, run, push; BuildKit builds go through a docker CLI
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,3 +106,45 @@ def docker_cli() -> str:
 
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def local_tags(client: Any) -> dict[str, int]:
+    """Every local repo:tag -> image size, in one API call."""
+    return tag_sizes(client.api.images())
+
+
+def tag_sizes(images: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for image in images:
+        for t in image.get("RepoTags") or ():
+            out[t] = image.get("Size")
+    return out
+
+
+def local_tags_quick() -> dict[str, int] | None:
+    """The same in one raw request on the engine's unix socket, without importing the SDK (a no-op
+    run stays well under a second); None when that is not possible (the SDK path then reports why)."""
+    import http.client
+    import socket
+
+    host = engine_host()
+    if not host.startswith("unix://"):
+        return None
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(host[len("unix://"):])
+
+    try:
+        conn = UnixConnection("localhost", timeout=30)
+        conn.request("GET", "/images/json")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status != 200:
+            return None
+        return tag_sizes(json.loads(body))
+    except (OSError, ValueError, http.client.HTTPException):
+        return None

@@ -40,14 +40,10 @@ def pull_for_build(client: Any, plan: RemotePlan, tag_of: Mapping[str, str], reg
 
 def local_tags() -> set[str]:
     """Every repo:tag on this engine (one raw request on the socket when possible)."""
-    from .build import _local_tags, _local_tags_quick
-
-    quick = _local_tags_quick()
-    if quick is not None:
-        return set(quick)
     from . import client as engine
 
-    return set(_local_tags(engine.docker_client()))
+    quick = engine.local_tags_quick()
+    return set(quick if quick is not None else engine.local_tags(engine.docker_client()))
 
 
 def registry_plan(nodes: Sequence[str], g: Generated, registry: Registry, lookups: int = DEFAULT_LOOKUPS) -> tuple[RemotePlan, RegistryClient]:

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ from ..config.model import Config, Variant
 from ..errors import OperationError
 from ..render.generate import Generated
 from ..render.render import node_flavor
+from ..runlog import new_run_folder
 from .checkplan import image_plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -137,10 +136,6 @@ def remove_run_containers(run_id: str) -> int:
 # Running the suite ------------------------------------------------------------------------------
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
@@ -212,8 +207,11 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
         raise OperationError(f"no Docker Engine answers ({why}); run `make engine`")
     if not SUITE.is_dir():
         raise OperationError(f"the image test suite is missing: {SUITE}")
-    run_id = run_id or new_run_id()
-    run_dir = (reports / run_id).resolve()  # the pytest processes run in the repository root
+    if run_id is None:
+        run_id, run_dir = new_run_folder(reports)
+    else:
+        run_dir = reports / run_id
+    run_dir = run_dir.resolve()  # the pytest processes run in the repository root
     for sub in ("junit", "results", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     present = {e["image"]: image_present(e["tag"]) for e in plan}

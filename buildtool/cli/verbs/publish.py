@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...publish.push import Options
+from ...publish.plan import Options
 from ..arg_types import positive_int
 from ..common import add_format, add_inputs, add_selection, selected
 
