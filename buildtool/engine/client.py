@@ -60,6 +60,14 @@ def image_id(client: Any, ref: str) -> str | None:
         return None
 
 
+def image_size(client: Any, image_id: str) -> int | None:
+    """The image's size in bytes as the engine reports it; None when it cannot say."""
+    try:
+        return int(client.api.inspect_image(image_id).get("Size") or 0) or None
+    except Exception:  # noqa: BLE001 - a size is nice to have, never worth failing for
+        return None
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """'registry:5000/ns/name:tag' -> ('registry:5000/ns/name', 'tag'); no tag -> 'latest'.
 
