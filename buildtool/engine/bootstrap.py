@@ -206,7 +206,8 @@ def _keyring_and_script(plan: BootstrapPlan, cache: Path) -> tuple[str | None, s
     (Debian 12 has no such package), and debootstrap's fallback script for series it does not know."""
     if plan.family != "ubuntu":
         return None, None
-    from ..edges.archive_keyring import KeyringError, debootstrap_script, ubuntu_keyring
+    from ..edges.archive_keyring import debootstrap_script, ubuntu_keyring
+    from ..edges.signed_archive import KeyringError
 
     try:
         return str(ubuntu_keyring(cache)), debootstrap_script(plan.suite)
