@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from ..config.model import Base
 from ..errors import OperationError
 from ..lock.format import manifest_digest
+from ..runlog import tail_lines
 from . import client as engine
 from .base_results import BaseResult
 from .progress import human_size
@@ -283,7 +284,7 @@ def _run_logged(argv: list[str], log: TextIO, what: str, log_path: Path) -> None
         _kill_group(proc)
         raise
     if rc != 0:
-        tail = _tail(log_path, 5)
+        tail = " | ".join(line.strip() for line in tail_lines(log_path, 5))
         raise OperationError(f"{what} failed (exit {rc}); see {log_path}" + (f": {tail}" if tail else ""))
 
 
@@ -346,11 +347,3 @@ def progress(text: str, end: str = "\n") -> None:
 def one_line(text: str, limit: int = 200) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _tail(path: Path, n: int) -> str:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in lines[-n:] if line.strip())

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from ..components import flavor
-from ..render.templates_files import TEMPLATES_DIR
+from ..components.support_files import TEMPLATES_DIR
 from .model import MODEL_NAME, ModelCase
 
 SERVING_TEMPLATES = TEMPLATES_DIR / "serving"
