@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...engine.build import BuildOptions
 from ...plan.ci_plan import restrict_to_nodes, selected_nodes
 from ..arg_types import positive_int
 from ..common import Inputs, add_format, add_inputs, add_selection, selected
+
+if TYPE_CHECKING:
+    from ...engine.build import BuildOptions
 
 NAME = "build"
 HELP = "build the selected images' DAG on the Docker Engine (parallel, content-hash skips)"
@@ -36,6 +39,8 @@ def add_build_options(p: argparse.ArgumentParser, force: bool = True) -> None:
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:
+    from ...engine.build import BuildOptions
+
     inputs = Inputs.from_args(args)
     return BuildOptions(out=args.out or inputs.root / "generated", lock=inputs.lock, logs=args.logs, jobs=args.jobs,
                         force=getattr(args, "force", False), ca_bundle=args.ca_bundle, output_format=getattr(args, "format", "table"))
