@@ -29,13 +29,13 @@ from packaging.utils import canonicalize_name
 
 from ..components import SYSTEM, flavor
 from ..config.model import Base, Config
-from ..lock.format import Lock, PipPin, PipSet, bind_bases, dump_lock, load_lock
+from ..lock.format import Lock, PipPin, PipRequest, PipSet, bind_bases, dump_lock, load_lock
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
-from ..render.render import ancestor_pins, pip_set_id, python_line
+from ..render.render import node_pip_set_id, pip_request
 from ..render.writer import write_file_atomically
 from .apt_resolve import utc_timestamp
-from .uv import PipRequest, ResolveError, UvJob, culprits, run_uv
+from .uv import ResolveError, UvJob, culprits, run_uv
 
 PYPI = "https://pypi.org/simple"
 
@@ -104,8 +104,23 @@ class PipResolver:
         self.resolved: list[str] = []  # set ids re-resolved this run
 
     def request(self, node: Node) -> PipRequest:
-        requires = tuple(flavor(node.component.flavor).pip_requirements(node.component, node.facts))  # type: ignore[union-attr]
-        return PipRequest(python_line(node.facts), requires, ancestor_pins(self.dag, node, self.lock))
+        request = pip_request(self.dag, node, self.lock)
+        assert request is not None  # pip_levels holds only nodes with requirements
+        return request
+
+    def set_id(self, node: Node) -> str:
+        found = node_pip_set_id(self.dag, node)
+        assert found is not None
+        return found
+
+    def earlier(self, node: Node) -> tuple[str, PipSet] | None:
+        """The set this node installed when the lock was written: by its `nodes`, else (a lock from before set ids
+        followed content) the set keyed by the node id."""
+        for key, found in self.lock.pip.items():
+            if node.id in found.nodes:
+                return key, found
+        found = self.lock.pip.get(node.id)
+        return (node.id, found) if found is not None else None
 
     def resolve(self) -> bool:
         for level in pip_levels(self.dag):
@@ -115,16 +130,37 @@ class PipResolver:
                 if node not in todo:
                     self.failed.add(node.id)
                     above = next(a.id for a in self.dag.chain(node.id)[:-1] if a.id in self.failed)
-                    print(f"error: pip set {pip_set_id(node)} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
-            planned = {n.id: plan_job(self.lock.pip.get(pip_set_id(n)), self.request(n), self.upgrade, self.upgrade_packages) for n in todo}
-            todo = [n for n in todo if planned[n.id] is not None]  # the others keep their pins byte-identical
+                    print(f"error: the pip set of {node.id} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
+            requests = {n.id: self.request(n) for n in todo}
+            found = {n.id: self.lock.pip.get(self.set_id(n)) or (self.earlier(n) or (None, None))[1] for n in todo}
+            planned = {n.id: plan_job(found[n.id], requests[n.id], self.upgrade, self.upgrade_packages) for n in todo}
+            for node in todo:
+                if planned[node.id] is None:  # kept byte-identical (under its content id: a lock keyed by node ids is re-keyed)
+                    self.lock.pip.setdefault(self.set_id(node), found[node.id])  # type: ignore[arg-type]
+            todo = [n for n in todo if planned[n.id] is not None]
             fresh = sorted({planned[n.id] for n in todo if planned[n.id] not in self.cache}, key=repr)  # type: ignore[misc]
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 self.cache.update(zip(fresh, pool.map(self._attempt, fresh)))
             self.requests += len(fresh)
             for node in todo:
                 self._record(node, planned[node.id])  # type: ignore[arg-type]
+        self.lock.pip = self.final_sets()
         return not self.failed
+
+    def final_sets(self) -> dict[str, PipSet]:
+        """Every set a node installs, with the nodes that install it; a failed node keeps its earlier set (its
+        previous pins stay the preferences of the next run). Sets no node asks for any more go."""
+        users: dict[str, list[str]] = {}
+        for level in pip_levels(self.dag):
+            for node in level:
+                if node.id not in self.failed:
+                    users.setdefault(self.set_id(node), []).append(node.id)
+        out = {sid: replace(self.lock.pip[sid], nodes=tuple(sorted(ids))) for sid, ids in users.items() if sid in self.lock.pip}
+        for node in (self.dag.nodes[nid] for nid in sorted(self.failed)):
+            earlier = self.earlier(node)
+            if earlier is not None:
+                out.setdefault(*earlier)
+        return out
 
     def _attempt(self, job: UvJob) -> tuple[PipPin, ...] | ResolveError:
         try:
@@ -136,18 +172,17 @@ class PipResolver:
         result, request = self.cache[job], job.request
         if isinstance(result, ResolveError):
             self.failed.add(node.id)
-            print(f"error: pip set {pip_set_id(node)} (Python {request.python}) did not resolve: requirement "
+            print(f"error: the pip set of {node.id} (Python {request.python}) did not resolve: requirement "
                   f"{', '.join(culprits(request.requires, str(result)))}; uv says:\n    {result}", file=sys.stderr)
             return
-        self.lock.pip[pip_set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
-        self.resolved.append(pip_set_id(node))
+        self.lock.pip[self.set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
+        self.resolved.append(self.set_id(node))
 
 
 def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()) -> tuple[bool, int]:
     """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`; with
     `upgrade_packages`, also those that contain one of them)."""
     dag = build_dag(config, expand(config, lock).variants)
-    lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
     resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):

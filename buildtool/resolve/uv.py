@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from ..lock.format import PipPin
+from ..lock.format import PipPin, PipRequest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,15 +39,6 @@ PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -
 
 class ResolveError(Exception):
     """One resolution failed; the message is printed as is."""
-
-
-@dataclass(frozen=True)
-class PipRequest:
-    """What a set asks for: its Python line, its requirements and its ancestors' pins (uv's constraints)."""
-
-    python: str
-    requires: tuple[str, ...]
-    constraints: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -643,7 +643,8 @@ def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path) -
     lock = load_lock(lock_path)
     generate(config, lock)  # every closure and pip set the render asks for is there, and none is stale
     assert sorted(lock.bases) == sorted(config.bases)
-    assert len(calls) == len(set(calls)) < len(lock.pip)  # identical sets across bases resolve once
+    assert len(calls) == len(set(calls)) == len(lock.pip)  # identical sets across bases resolve once and are stored once
+    assert any(len(s.nodes) > 1 for s in lock.pip.values())  # ... with every node that installs them
     for key, base in config.bases.items():
         entry = lock.bases[key]
         assert set(entry.versions().values()) == {"1.0-2"}
@@ -738,7 +739,7 @@ def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_p
     lock_path = tmp_path / "images.lock"
     assert not lr.resolve_lock(config, lock_path, only=None, jobs=2)
     err = capsys.readouterr().err
-    assert "error: pip set debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
+    assert "error: the pip set of debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
     assert "Because there is no version of onnxruntime-gpu==1.24.4" in err
     assert "not resolved: the set of" not in err  # ONNX Runtime sets are leaves: nothing below them was skipped
     lock = load_lock(lock_path)  # written with what did resolve: one bad requirement keeps the others' work
@@ -758,8 +759,8 @@ def test_a_set_below_a_failed_one_is_reported_and_not_resolved(offline, tmp_path
     monkeypatch.setattr(lr, "run_uv", failing)
     assert not lr.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
     err = capsys.readouterr().err
-    assert "error: pip set debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
-    assert "error: pip set debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
+    assert "error: the pip set of debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
+    assert "error: the pip set of debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
     assert not any(c.constraints == ("pip==25.3",) and c.python == "3.11" for c in calls)  # nothing resolved against the missing pins
 
 
@@ -797,3 +798,27 @@ def test_check_lock_off_snapshot_asks_only_for_pins_no_index_lists() -> None:
     unlisted = sorted(p.filename for n, p in entry.packages.items() if (n, p.version) not in listed)
     assert sorted(u.split("/", 3)[3].split("/", 1)[1] for u in asked) == unlisted and unlisted
     assert [p.package for p in report.stale] == ["gone"] and report.probed == len(unlisted)
+
+
+def test_renaming_a_component_key_needs_no_new_lock(fixture_copy, cli) -> None:
+    """Pip set ids follow what a set asks for, not component keys: the same lock serves the renamed matrix, same pins."""
+    root = fixture_copy("minimal")
+    config = root / "images.yaml"
+    before = cli("list", "--config", config, "--group", "all", "--format", "json")
+    assert before.code == 0, before.err
+    text = config.read_text()
+    config.write_text(text.replace("    ort-cpu: {flavor", "    onnxruntime-cpu: {flavor").replace("onnxruntime: [none, ort-cpu]", "onnxruntime: [none, onnxruntime-cpu]"))
+    lock_text = (root / "images.lock").read_text()
+    after = cli("validate", "--config", config)
+    assert after.code == 0, after.err  # the node ids changed; the set ids did not
+    assert cli("generate", "--config", config).code == 0
+    requirements = sorted((root / "generated" / "nodes").glob("*onnxruntime-cpu/requirements.txt"))
+    assert requirements and "onnxruntime==1.23.2 --hash=sha256:" in requirements[0].read_text()
+    assert (root / "images.lock").read_text() == lock_text
+
+
+def test_sets_that_ask_alike_are_one_set_with_every_node_that_installs_it() -> None:
+    lock = load_lock(Path(__file__).resolve().parents[2] / "images.lock")
+    users = [n for s in lock.pip.values() for n in s.nodes]
+    assert len(users) == len(set(users))  # a node installs one set
+    assert any(len(s.nodes) > 1 for s in lock.pip.values())  # e.g. the pip set of one Python line on two bases
