@@ -12,9 +12,9 @@ from matrix_fixture import IMAGES_YAML, load
 
 from buildtool.config.model import AptRepository
 from buildtool.errors import UserError
-from buildtool.lock import apt_resolve as ar
 from buildtool.lock.apt_sources import AptSource, fetch_roots
 from buildtool.render.generate import generate
+from buildtool.resolve import apt_resolve as ar
 from buildtool.verify.checkplan import checks_for
 
 KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZtest+/=\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"
