@@ -37,6 +37,10 @@ def attach_extras(config: Config, nodes: dict[str, Node], variants: tuple[Varian
     placed: dict[str, list[Extra]] = {}
     for extra in config.extras:
         limit = _STAGE_ORDER.index(_target_stage(extra))
+        if not any(extra.on.matches(dict(v.combo)) for v in variants):
+            raise UserError(f"extras[{extra.index}] selects no image of the matrix", where=Location(config.path, extra.line),
+                            key=f"extras[{extra.index}].on", expected="a selector that takes at least one image (see `buildtool list --group all`)",
+                            found=" ".join(f"{a}={','.join(vals)}" for a, vals in extra.on.values))
         for v in variants:
             if not extra.on.matches(dict(v.combo)):
                 continue

@@ -169,3 +169,9 @@ def test_the_extras_check_fails_on_a_version_other_than_the_locked_one() -> None
         impl.evaluate(image("vendor-data\t2.0-1\tii \n"), params)
     with pytest.raises(CheckFailed, match="not signed-by"):
         impl.evaluate(image(good, sources.replace("Signed-By", "X-Signed-By-Not")), params)
+
+
+def test_an_entry_that_selects_no_image_is_refused(tmp_path) -> None:
+    with pytest.raises(UserError) as err:  # debian12 images use the system Python only (the fixture's exclude)
+        _generated(tmp_path, _yaml(tmp_path, "{os: debian12, python: conda}"))
+    assert "extras[0] selects no image" in str(err.value) and "extras[0].on" in str(err.value)
