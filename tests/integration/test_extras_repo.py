@@ -159,8 +159,11 @@ def _project(tmp_path: Path, shipped, distribution, thirdparty, key_file_from: G
     digest = key_sha256 or hashlib.sha256(key_file.read_bytes()).hexdigest()
     (project / "images.yaml").write_text(project_yaml(key, distribution[1], thirdparty[1], digest))
     (project / "site.yaml").write_text(json.dumps({"mirrors": {"apt_keyring": str(distribution[0].keyring_path)}}))
-    pip = json.loads((REPO / "images.lock").read_text())["pip"]["debian12.sys.system-python"]
-    (project / "images.lock").write_text(json.dumps({"lock": {"version": "2"}, "apt": {}, "pip": {f"{key}.sys.system-python": pip}}))
+    shipped_lock = json.loads((REPO / "images.lock").read_text())
+    # The shipped pip set of debian12's Python layer, for this project's node (sets are keyed by what they ask for).
+    set_key, pip = next((k, v) for k, v in shipped_lock["pip"].items() if "debian12.sys.system-python" in v.get("nodes", []))
+    (project / "images.lock").write_text(json.dumps({"lock": shipped_lock["lock"], "apt": {},
+                                                     "pip": {set_key: {**pip, "nodes": [f"{key}.sys.system-python"]}}}))
     if key_sha256 is None:
         config = load_config(project / "images.yaml", project / "site.yaml")
         client = engine.docker_client()
