@@ -131,7 +131,8 @@ def all_refs(config: Config, variants: tuple[Variant, ...], groups: dict[str, li
                                 where=Location(config.path, src.line), key=src.key,
                                 expected="a repository and tags that tell every image apart (a moving tag such as 'latest' on one image "
                                          "of a repository: narrow the entry's `on`)",
-                                found=f"{ref} from {first_src.key} (line {first_src.line}) and from {src.key} (line {src.line})")
+                                found=(f"{ref}, both from {src.key} (line {src.line})" if first_src == src else
+                                       f"{ref} from {first_src.key} (line {first_src.line}) and from {src.key} (line {src.line})"))
             seen[ref] = (v.name, src)
     return dict(sorted(out.items()))
 
