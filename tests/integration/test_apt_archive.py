@@ -142,8 +142,11 @@ def _project(tmp_path: Path, key: str, url: str, shipped, keyring: Path, snapsho
     if snapshot:
         site["mirrors"]["apt_snapshot"] = snapshot
     (project / "site.yaml").write_text(json.dumps(site))
-    pip = json.loads((REPO / "images.lock").read_text())["pip"]["debian12.sys.system-python"]
-    (project / "images.lock").write_text(json.dumps({"lock": {"version": "2"}, "apt": {}, "pip": {f"{key}.sys.system-python": pip}}))
+    shipped_lock = json.loads((REPO / "images.lock").read_text())
+    # The shipped pip set of debian12's Python layer, for this project's node (sets are keyed by what they ask for).
+    set_key, pip = next((k, v) for k, v in shipped_lock["pip"].items() if "debian12.sys.system-python" in v.get("nodes", []))
+    (project / "images.lock").write_text(json.dumps({"lock": shipped_lock["lock"], "apt": {},
+                                                     "pip": {set_key: {**pip, "nodes": [f"{key}.sys.system-python"]}}}))
     config = load_config(project / "images.yaml", project / "site.yaml")
     client = engine.docker_client()
     engine.tag(client, engine.image_id(client, shipped[1]), config.bases[key].local_ref)  # the recipe's ref before the first lock
