@@ -117,6 +117,8 @@ class Options:
     verify: bool = False
     jobs: int = 2
     date: str | None = None  # YYYYMMDD (UTC today when None)
+    lock: Path | None = None  # images.lock (None: beside the config); the SBOM and provenance read it
+    attest: bool = True  # attach each image's SBOM and provenance to its digest (buildtool/publish/attest.py)
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Hooks:
     """Test seams: called between steps of a real publish."""
 
     after_image: Callable[[ImagePlan, list[PushResult]], None] | None = None  # after an image's immutable tags
+    attest: Callable[[ImagePlan, str], dict[str, Any]] | None = None  # stands in for the real attestation step
 
 
 # Verification records ---------------------------------------------------------------------------------------
@@ -397,7 +400,12 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
 
     reporter.open_log()
     try:
-        return _push_all(client, rc, plan, files, record, pending_file, creds, reporter, opts, hooks, out)
+        attest = hooks.attest
+        if attest is None and opts.attest:
+            from .attest import make_attester
+
+            attest = make_attester(config, g, opts.lock, opts.reports, client, rc, git_revision(REPO) or "unknown", plan.release)
+        return _push_all(client, rc, plan, files, record, pending_file, creds, reporter, opts, hooks, out, attest)
     except OperationError as exc:
         reporter.log(f"error: {exc}")
         raise
@@ -406,7 +414,8 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
 
 
 def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: ReleaseFiles, record: dict[str, Any], pending_file: Path,
-              creds: Credentials | None, reporter: Reporter, opts: Options, hooks: Hooks, out: TextIO) -> int:
+              creds: Credentials | None, reporter: Reporter, opts: Options, hooks: Hooks, out: TextIO,
+              attest: Callable[[ImagePlan, str], dict[str, Any]] | None = None) -> int:
     registry = plan.registry
     engine_login(client, registry, creds)
     reporter.say(f"publish {plan.release} ({plan.release_source}): {len(plan.images)} images to {registry}/{plan.namespace}"
@@ -451,6 +460,14 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
             if hooks.after_image:
                 hooks.after_image(p, results)
 
+        # Every immutable tag is in: the SBOM and provenance of each digest (buildtool/publish/attest.py), then the moving tags.
+        attestations: dict[str, dict[str, Any]] = {}
+        for p in plan.images if attest else ():
+            t = time.monotonic()
+            attestations[p.image] = attest(p, published[p.image].digest)  # type: ignore[misc]
+            a = attestations[p.image]
+            reporter.say(f"  {p.repository}@{published[p.image].digest[:19]}: sbom {a['sbom']['digest'][:19]} ({a['sbom']['packages']} packages, "
+                         f"{a['sbom']['size']} bytes), provenance {a['provenance']['digest'][:19]} ({time.monotonic() - t:.1f} s)")
         # Every immutable tag is in: now the moving tags.
         for p in plan.images:
             pub = published[p.image]
@@ -469,7 +486,7 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
         untag(client, local_refs)
 
     revision = git_revision(REPO) or "unknown"
-    release_entry = _release_entry(plan, published, revision, manifests)
+    release_entry = _release_entry(plan, published, revision, manifests, attestations)
     notes = _notes(plan, published, record, files, manifests, revision)
     write_json(files.record, add_release(record, release_entry))
     for p in plan.images:
@@ -490,13 +507,16 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
     return EXIT_OK
 
 
-def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revision: str, manifests: dict[str, Manifest]) -> dict[str, Any]:
+def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revision: str, manifests: dict[str, Manifest],
+                   attestations: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     images = {}
     for p in plan.images:
         pub = published[p.image]
         images[p.image] = {"repository": p.repository, "digest": pub.digest, "tags": list(p.immutable), "moving": list(pub.moving),
                            "node": p.node, "content_hash": p.content_hash, "components": p.components,
                            "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
+        if attestations and p.image in attestations:
+            images[p.image]["attestations"] = attestations[p.image]
     return {"release": plan.release, "date": plan.date, "revision": revision, "images": dict(sorted(images.items()))}
 
 
@@ -560,7 +580,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> Options:
     return Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases, reports=args.reports, state=args.state,
-                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date)
+                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date, lock=getattr(args, "lock", None))
 
 
 def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
