@@ -16,6 +16,7 @@ from ..plan.expand import select
 from ..render.generate import Generated, generate
 from ..render.outputs import splice_readme
 from ..render.writer import PreparedFile, check_output_folder, diff_trees, read_tree, write_tree_atomically
+from .attest import cmd_attestations, cmd_sbom  # noqa: F401  (the verbs of buildtool/cli/attest.py)
 from .main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json
 
 

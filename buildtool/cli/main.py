@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-lock only the bases with stale pins or a moved base, announce what moved, regenerate generated/")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--check output")
 
+    from .attest import add_parsers as attest_parsers  # sbom, attestations (buildtool/cli/attest.py)
+
+    attest_parsers(sub, _common)
     _ci(sub)
     return parser
 
