@@ -22,6 +22,7 @@ from ..attest.layers import ImageFacts, image_facts
 from ..edges.referrers import Referrers
 from ..errors import OperationError
 from ..lock.format import Lock, load_lock
+from .security import security_pins
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def parent_ids(client: Any, facts: ImageFacts) -> dict[str, str]:
 
 
 def make_attester(config: Any, g: Any, lock_path: Path | None, reports: Path, client: Any, rc: Any, revision: str,
-                  release: str) -> Callable[[Any, str], dict[str, Any]]:
+                  release: str) -> Callable[[Any, str], dict[str, Any]]:  # with .security_pins(image)
     """A function (image plan, pushed digest) -> the release file's attestations entry of that image."""
     lock = lock_for(config, lock_path)
     config_file = Path(config.path)
@@ -69,6 +70,15 @@ def make_attester(config: Any, g: Any, lock_path: Path | None, reports: Path, cl
                          builder_id=provenance.builder_id(getattr(config.site, "builder_id", None)), invocation=release)
     refs = Referrers(rc)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    class Attester:
+        """attest(plan, digest) -> the release file's entry; security_pins(image) for the release notes."""
+
+        def __call__(self, p: Any, digest: str) -> dict[str, Any]:
+            return attest(p, digest)
+
+        def security_pins(self, image: str) -> dict[str, tuple[str, str]]:
+            return security_pins(image_facts(config, g, lock, image))
 
     def attest(p: Any, digest: str) -> dict[str, Any]:
         facts = image_facts(config, g, lock, p.image)
@@ -93,4 +103,4 @@ def make_attester(config: Any, g: Any, lock_path: Path | None, reports: Path, cl
         out["inventory"] = inv.source
         return out
 
-    return attest
+    return Attester()

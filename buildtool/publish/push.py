@@ -487,7 +487,8 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
 
     revision = git_revision(REPO) or "unknown"
     release_entry = _release_entry(plan, published, revision, manifests, attestations)
-    notes = _notes(plan, published, record, files, manifests, revision)
+    pins = getattr(attest, "security_pins", None)
+    notes = _notes(plan, published, record, files, manifests, revision, {p.image: pins(p.image) for p in plan.images} if pins else {})
     write_json(files.record, add_release(record, release_entry))
     for p in plan.images:
         write_json(files.manifest(p.image), {"image": p.image, "release": plan.release, "content_hash": p.content_hash,
@@ -521,7 +522,7 @@ def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revi
 
 
 def _notes(plan: PublishPlan, published: dict[str, PublishedImage], record: dict[str, Any], files: ReleaseFiles,
-           manifests: dict[str, Manifest], revision: str) -> str:
+           manifests: dict[str, Manifest], revision: str, security: dict[str, dict[str, tuple[str, str]]] | None = None) -> str:
     items = []
     for p in plan.images:
         pub = published[p.image]
@@ -532,7 +533,8 @@ def _notes(plan: PublishPlan, published: dict[str, PublishedImage], record: dict
             prev_manifest = stored[0] if stored else None
         items.append(ImageNotes(p.image, p.repository, pub.digest, [*p.immutable, *pub.moving], p.components, manifests[p.image],
                                 previous_release=prev[0] if prev else None, previous_digest=prev[1].get("digest") if prev else None,
-                                previous_components=prev[1].get("components") if prev else None, previous_manifest=prev_manifest))
+                                previous_components=prev[1].get("components") if prev else None, previous_manifest=prev_manifest,
+                                security_pins=(security or {}).get(p.image, {})))
     return render_notes(plan.release, plan.registry, plan.namespace, revision, items)
 
 
