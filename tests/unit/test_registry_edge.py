@@ -120,7 +120,7 @@ def test_ci_matrix_entries_are_the_generated_ones(fixture_copy, capsys):
 
 
 # the CLI's own modules (cli/arg_types.py, the checked types of command-line values, is shared with publish's options)
-CLI_MODULES = {"buildtool.cli.main", "buildtool.cli.commands", "buildtool.cli.ci", "buildtool.__main__"}
+CLI_MODULES = {"buildtool.cli.main", "buildtool.cli.commands", "buildtool.cli.ci", "buildtool.cli.attest", "buildtool.__main__"}
 
 
 def _module(path: Path) -> str:
