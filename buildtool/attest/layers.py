@@ -13,7 +13,7 @@ from typing import Any
 
 from ..lock.format import DebPin, Lock, PipPin
 from ..plan.apt_layers import apt_chain, node_apt_names
-from ..render.render import pip_set_id
+from ..render.render import node_pip_set_id
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ def image_facts(config: Any, g: Any, lock: Lock, image: str) -> ImageFacts:
     for node in chain[1:]:
         rendered = g.rendered[node.id]
         debs = lock.layer_debs(node.base.key, apt_chain(g.dag, node)) if node_apt_names(node) else ()
-        pip_set = lock.pip.get(pip_set_id(node)) if node.component is not None else None
+        set_id = node_pip_set_id(g.dag, node)
+        pip_set = lock.pip.get(set_id) if set_id is not None else None
         comp = node.component
         label = f"{comp.axis} {comp.key} ({comp.flavor})" if comp is not None else node.stage
         downloads = tuple(downloads_of(comp.fields)) if comp is not None else ()

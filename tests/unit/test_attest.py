@@ -11,7 +11,7 @@ from buildtool.attest import provenance, sbom
 from buildtool.attest.compare import differences, upstream
 from buildtool.attest.inventory import Inventory, from_results, parse_dpkg_rows, split_sections
 from buildtool.attest.layers import BaseFacts, Download, ImageFacts, Layer, downloads_of
-from buildtool.cli.attest import check_referrer, parse_reference
+from buildtool.cli.verbs.attestations import check_referrer, parse_reference
 from buildtool.edges.referrers import Descriptor, artifact_manifest, merged_index, referrers_tag, sha256_digest
 from buildtool.errors import UserError
 from buildtool.lock.format import DebPin, PipPin

@@ -1,14 +1,10 @@
-"""`buildtool sbom IMAGE` and `buildtool attestations REFERENCE`: the CLI edge of buildtool/attest/ and edges/referrers.py.
+"""`buildtool attestations REFERENCE`: what the registry has attached to an image digest, each checked.
 
-sbom: the SBOM of a built image, from the inventory of its newest passing verify run (else the
-same probes in a container of it), printed as CycloneDX 1.6 JSON after the library validated it.
-
-attestations: what the registry has attached to an image digest (referrers API, else the tag
-schema fallback). Each referrer is fetched by digest; it must refer to that digest (`subject`),
-its document must hash to its layer digest, and an SBOM / provenance must validate with its
-library (a provenance's subject must be the image digest too). Exit 0: an SBOM and a provenance
-are attached and every referrer passed; 1: one is missing or a referrer failed, or the registry
-failed; 2: a bad reference.
+Found with the referrers API, else the tag schema fallback (buildtool/edges/referrers.py). Each
+referrer is fetched by digest; it must refer to that digest (`subject`), its document must hash to
+its layer digest, and an SBOM / provenance must validate with its library (a provenance's subject
+must be the image digest too). Exit 0: an SBOM and a provenance are attached and every referrer
+passed; 1: one is missing or a referrer failed, or the registry failed; 2: a bad reference.
 """
 
 from __future__ import annotations
@@ -17,59 +13,22 @@ import argparse
 import json
 import os
 import re
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import OperationError, UserError
+from ...errors import OperationError, UserError
+from ..common import EXIT_FAILED, EXIT_OK
 
-EXIT_OK, EXIT_FAILED = 0, 1
+NAME = "attestations"
+HELP = "fetch the SBOM and provenance attached to a published image digest and check each refers to it"
 REFERENCE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+(?::[0-9]+)?)/(?P<path>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
                        r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    from ..attest.sbom import FORMATS
-
-    p = sub.add_parser("sbom", help="print the SBOM of a built image (CycloneDX 1.6 JSON, validated), from verify's inventory of it")
-    common(p)
-    p.add_argument("image", help="an image name (buildtool list)")
-    p.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="SBOM format (default: cyclonedx-json; why not SPDX: docs/attestations.md)")
-    p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to take the inventory from (default: reports)")
-    p = sub.add_parser("attestations", help="fetch the SBOM and provenance attached to a published image digest and check each refers to it")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("reference", help="HOST[:PORT]/NAMESPACE/IMAGE@sha256:... (or :TAG, resolved to its digest)")
     p.add_argument("--site", type=Path, default=None, help="site overlay YAML: credentials source, CA (default: $BUILDTOOL_SITE, else none)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output for people (table) or programs (json)")
-
-
-def cmd_sbom(args: argparse.Namespace) -> int:
-    from ..attest import sbom
-    from ..attest.inventory import collect, from_reports
-    from ..attest.layers import image_facts
-    from ..engine.client import docker_client
-    from ..render.generate import generate
-    from .commands import _inputs
-
-    config, lock = _inputs(args)
-    g = generate(config, lock)
-    if args.image not in g.dag.variant_node:
-        known = sorted(g.dag.variant_node)
-        raise UserError(f"unknown image {args.image!r}", key="IMAGE", expected=f"one of {len(known)} images: {', '.join(known[:8])}"
-                        + (", ..." if len(known) > 8 else "") + " (buildtool list --group all)", found=args.image)
-    facts = image_facts(config, g, lock, args.image)
-    from docker.errors import ImageNotFound, NotFound
-
-    client = docker_client()
-    try:
-        image_id = client.api.inspect_image(facts.tag)["Id"]
-    except (ImageNotFound, NotFound):
-        raise OperationError(f"{args.image} is not built ({facts.tag}): run `buildtool build` first") from None
-    inv = from_reports(args.reports, args.image, facts.tag) or collect(client, facts.tag)
-    doc = sbom.build(facts, inv, image_id=image_id)
-    sys.stdout.write(doc.text)
-    print(f"sbom: {args.image}: {doc.packages} packages with purls, CycloneDX {sbom.SPEC_VERSION}, valid; inventory from {inv.source}", file=sys.stderr)
-    return EXIT_OK
 
 
 def parse_reference(ref: str) -> tuple[str, str, str | None, str | None]:
@@ -82,7 +41,7 @@ def parse_reference(ref: str) -> tuple[str, str, str | None, str | None]:
 
 def check_referrer(kind: str, manifest: dict[str, Any], payload: bytes, digest: str) -> list[str]:
     """Why an attached artifact does not hold (empty: it holds). Pure."""
-    from ..attest import provenance, sbom
+    from ...attest import provenance, sbom
 
     problems = []
     if (manifest.get("subject") or {}).get("digest") != digest:
@@ -104,15 +63,15 @@ def check_referrer(kind: str, manifest: dict[str, Any], payload: bytes, digest: 
 
 
 def kind_of(artifact_type: str) -> str:
-    from ..attest import provenance, sbom
+    from ...attest import provenance, sbom
 
     return {sbom.MEDIA_TYPE: "sbom", provenance.MEDIA_TYPE: "provenance"}.get(artifact_type, "other")
 
 
-def cmd_attestations(args: argparse.Namespace) -> int:
-    from ..config.site import load_site
-    from ..edges.referrers import Referrers
-    from ..edges.registry import Registry, RegistryClient
+def run(args: argparse.Namespace) -> int:
+    from ...config.site import load_site
+    from ...edges.referrers import Referrers
+    from ...edges.registry import Registry, RegistryClient
 
     host, path, tag, digest = parse_reference(args.reference)
     site = load_site(args.site, dict(os.environ))
