@@ -161,6 +161,7 @@ class Site:
     apt_snapshot: str | None = None  # e.g. https://snapshot.debian.org/archive/{archive}/{timestamp}
     apt_keyring: str | None = None  # an extra keyring (binary .gpg) that signs the site's apt archive
     insecure: bool = False  # the registry speaks plain HTTP (a loopback test registry): bearer realms may be http too
+    builder_id: str | None = None  # who built: the provenance's builder.id (else CI's workflow, else this host)
 
 
 @dataclass(frozen=True)

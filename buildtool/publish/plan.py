@@ -77,6 +77,8 @@ class Options:
     verify: bool = False
     jobs: int = 2
     date: str | None = None  # YYYYMMDD (UTC today when None)
+    lock: Path | None = None  # images.lock (None: beside the config); the SBOM and provenance read it
+    attest: bool = True  # attach each image's SBOM and provenance to its digest (buildtool/publish/attest.py)
 
 
 # Verification records ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 from ..config.templating import EXPECTED, TemplateSyntaxError, parse
 from ..errors import Location, UserError
 from ..render.writer import write_file_atomically
+from .security import security_fixes
 
 RECORD_VERSION = 1
 
@@ -259,6 +260,7 @@ class ImageNotes:
     previous_digest: str | None = None
     previous_components: dict[str, str] | None = None
     previous_manifest: Manifest | None = None
+    security_pins: dict[str, tuple[str, str]] = field(default_factory=dict)  # apt package -> (version, -security pocket), from the lock
 
 
 def render_notes(release: str, registry: str, namespace: str, revision: str, images: list[ImageNotes]) -> str:
@@ -285,6 +287,11 @@ def render_notes(release: str, registry: str, namespace: str, revision: str, ima
         if n.previous_manifest is None:
             out.append(f"- No package manifest was recorded for {n.previous_release}; package changes not listed.")
             continue
+        fixes = security_fixes(n.previous_manifest.apt, n.manifest.apt, n.security_pins)
+        out += ["", f"### Security fixes: {len(fixes)} apt packages from a -security pocket"]
+        if fixes:
+            out += ["", "| Package | Before | After | Pocket |", "|---|---|---|---|"]
+            out += [f"| {f.name} | {f.before or '—'} | {f.after} | {f.pocket} |" for f in fixes]
         for kind in ("apt", "pip"):
             d = diff_packages(getattr(n.previous_manifest, kind), getattr(n.manifest, kind))
             out += ["", f"### {kind} packages: {d.summary()}"]
@@ -305,6 +312,9 @@ def _change_summary(n: ImageNotes) -> str:
         d = diff_packages(getattr(n.previous_manifest, kind), getattr(n.manifest, kind))
         if not d.empty:
             parts.append(f"{kind}: {d.summary()}")
+    fixes = security_fixes(n.previous_manifest.apt, n.manifest.apt, n.security_pins)
+    if fixes:
+        parts.insert(0, f"{len(fixes)} security fixes")
     comp = diff_packages(n.previous_components or {}, n.components)
     if not comp.empty:
         parts.insert(0, "components: " + ", ".join(sorted({*comp.added, *comp.removed, *comp.changed})))

@@ -168,6 +168,23 @@ def parse_simulation(text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+_ORIGINS = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\(\S+ (.*) \[[a-z0-9-]+\]\)")
+
+
+def parse_pockets(text: str) -> dict[str, str]:
+    """name -> the pocket apt takes the version from (`Debian-Security:12/bookworm-security` -> bookworm-security; a
+    -security pocket wins when the version is in several): what release notes call a security fix."""
+    out = {}
+    for line in text.splitlines():
+        m = _ORIGINS.match(line)
+        if m:
+            suites = [o.strip().rsplit("/", 1)[-1] for o in m.group(2).split(",") if "/" in o]
+            suites = [x for x in suites if re.fullmatch(r"[a-z0-9][a-z0-9.-]*", x)]
+            if suites:
+                out[m.group(1).split(":", 1)[0]] = next((x for x in suites if x.endswith("-security")), suites[0])
+    return out
+
+
 def parse_uris(text: str, archives: dict[str, str]) -> dict[str, tuple[str, str]]:
     """name -> (archive id, pool filename) from `--print-uris`, each URL matched to an archive."""
     out = {}
@@ -189,7 +206,7 @@ def _split_url(url: str, archives: dict[str, str]) -> tuple[str, str]:
 
 
 def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
-            stanzas: dict[tuple[str, str], dict[str, str]]) -> dict[str, DebPin]:
+            stanzas: dict[tuple[str, str], dict[str, str]], pockets: dict[str, str] | None = None) -> dict[str, DebPin]:
     pins = {}
     for name, (version, arch) in sim.items():
         if name not in uris:
@@ -204,7 +221,7 @@ def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
         size = int(size)
         if not (DEB_PACKAGE.fullmatch(name) and DEB_VERSION.fullmatch(version) and POOL_FILE.match(filename)):
             raise ResolveError(f"apt named a package outside the Debian grammar: {name} {version} {filename}")
-        pins[name] = DebPin(name, version, arch, archive, filename, sha, size)
+        pins[name] = DebPin(name, version, arch, archive, filename, sha, size, (pockets or {}).get(name, ""))
     return pins
 
 
@@ -217,7 +234,7 @@ def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[lis
     installs: dict[str, tuple[str, ...]] = {}
     for i, key in enumerate(keys):
         sim_text, uri_text = run.sets.get(str(i), ("", ""))
-        pins = closure(parse_simulation(sim_text), parse_uris(uri_text, archives), run.stanzas)
+        pins = closure(parse_simulation(sim_text), parse_uris(uri_text, archives), run.stanzas, parse_pockets(sim_text))
         for name in key.replace("|", " ").split():
             if name not in pins:
                 raise ResolveError(f"apt installs nothing for {name!r} (already in the base, or no such package in "

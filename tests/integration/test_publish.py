@@ -301,6 +301,50 @@ def test_pull_by_digest_labels_match_the_release_file(ctx, docker_ok):
     ctx.timings["pull + registry byte check"] = round(time.monotonic() - t, 1)
 
 
+def test_sbom_and_provenance_are_attached_to_each_digest_by_the_referrers_tag_schema(ctx):
+    """issue 15: publish attached both to every digest (distribution 2.8: no referrers API, so the tag schema);
+    `buildtool attestations` finds them, checks them, and fails (exit 1) on a referrer that refers to another digest."""
+    from buildtool.attest import provenance, sbom
+    from buildtool.edges.referrers import OCI_INDEX, Descriptor, Referrers, referrers_tag
+
+    release = json.loads(ctx.record.read_text())["releases"][-1]
+    reg = api(ctx)
+    refs = Referrers(reg)
+    t = time.monotonic()
+    for name, entry in release["images"].items():
+        path, digest = f"{ctx.namespace}/{name}", entry["digest"]
+        att = entry["attestations"]
+        assert att["sbom"]["packages"] >= 50 and att["inventory"].startswith(("verify run ", "container of ")), att
+        assert referrers_tag(digest) in reg.tags(path)
+        assert refs.api(path, digest) is None  # distribution 2.8 has no referrers API: the fallback is what holds them
+        done = _cli("attestations", f"{REGISTRY}/{path}@{digest}", "--format", "json", env=ctx.env, timeout=300)
+        ctx.outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0, done.stdout + done.stderr
+        found = json.loads(done.stdout)
+        assert found["ok"] and found["via"] == "tag schema" and not found["missing"]
+        assert {r["kind"]: r["digest"] for r in found["attestations"]} == {"sbom": att["sbom"]["digest"], "provenance": att["provenance"]["digest"]}
+        for kind, check in (("sbom", sbom.validate), ("provenance", provenance.validate)):
+            manifest, payload = refs.fetch(path, next(d for d in refs.referrers(path, digest)[0] if d.digest == att[kind]["digest"]))
+            assert manifest["subject"]["digest"] == digest and check(payload.decode()) is None
+    # A referrer in this digest's index that refers to another digest: attestations says so and exits 1.
+    (name, entry), (_other_name, other) = sorted(release["images"].items())[:2]
+    path, digest = f"{ctx.namespace}/{name}", entry["digest"]
+    original, _media = refs.get_manifest(path, referrers_tag(digest), OCI_INDEX)
+    elsewhere = Descriptor("application/vnd.docker.distribution.manifest.v2+json", other["digest"], 1)
+    stranger = refs.attach(path, elsewhere, sbom.MEDIA_TYPE, b"{}", kind="x", title="x")
+    index = json.loads(original)
+    index["manifests"].append(stranger.to_json())
+    refs.put_manifest(path, referrers_tag(digest), json.dumps(index).encode(), OCI_INDEX)
+    try:
+        done = _cli("attestations", f"{REGISTRY}/{path}@{digest}", "--format", "json", env=ctx.env, timeout=300)
+        assert done.returncode == 1, done.stdout + done.stderr
+        bad = [r for r in json.loads(done.stdout)["attestations"] if not r["ok"]]
+        assert [r["digest"] for r in bad] == [stranger.digest] and "its subject is" in bad[0]["problems"][0]
+    finally:
+        refs.put_manifest(path, referrers_tag(digest), original, OCI_INDEX)
+    ctx.timings["attestations check"] = round(time.monotonic() - t, 1)
+
+
 def test_republishing_unchanged_images_pushes_no_layers(ctx):
     before = json.loads(ctx.record.read_text())["releases"][-1]
     logs_before = set(ctx.dirs["logs"].glob("*.log"))

@@ -119,7 +119,7 @@ def world(tmp_path):
               for i, v in enumerate(chosen)}
     reports = tmp_path / "reports"
     _write_summary(reports, "20261123-010000-aaaa", [(v.name, tag, True) for v, tag in zip(chosen, images)])
-    opts = Options(releases=tmp_path / "releases", reports=reports, state=tmp_path / "state", logs=tmp_path / "logs", date=DATE)
+    opts = Options(releases=tmp_path / "releases", reports=reports, state=tmp_path / "state", logs=tmp_path / "logs", date=DATE, attest=False)
     return SimpleNamespace(config=_config(), g=g, chosen=chosen, images=images, opts=opts, tmp=tmp_path)
 
 
@@ -270,3 +270,25 @@ def test_password_never_written(world):
     for path in world.tmp.rglob("*"):
         if path.is_file():
             assert SECRET not in path.read_text(errors="replace"), path
+
+
+def test_attestations_after_every_immutable_tag_before_any_moving_tag_and_in_the_release_file(world):
+    client = FakeClient(world.images)
+    seen: list[tuple[str, str, int]] = []
+
+    def attest(p, digest):
+        seen.append((p.image, digest, len(client.api.pushes)))
+        return {"sbom": {"digest": "sha256:" + "5" * 64, "packages": 3, "size": 10, "artifactType": "application/vnd.cyclonedx+json"},
+                "provenance": {"digest": "sha256:" + "6" * 64, "size": 20, "artifactType": "application/vnd.in-toto+json"}}
+
+    opts = Options(**{**world.opts.__dict__, "attest": True})
+    rc = publish(world.config, world.g, world.chosen, opts, env=ENV, out=io.StringIO(), client=client, registry_client=FakeRegistry(),
+                 hooks=Hooks(attest=attest))
+    assert rc == 0
+    assert [s[0] for s in seen] == ["alpha", "beta"]
+    assert all(n == 4 for _, _, n in seen)  # after the 4 immutable pushes, before the 2 moving ones
+    images = _record(world)["releases"][0]["images"]
+    for name, digest, _ in seen:
+        assert images[name]["digest"] == digest
+        assert images[name]["attestations"]["sbom"]["digest"] == "sha256:" + "5" * 64
+        assert images[name]["attestations"]["provenance"]["digest"] == "sha256:" + "6" * 64
