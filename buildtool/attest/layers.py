@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lock.format import DebPin, Lock, PipPin
-from ..plan.apt_layers import apt_chain, node_apt_names
+from ..render.extras import node_debs
 from ..render.render import node_pip_set_id
 
 
@@ -119,7 +119,7 @@ def image_facts(config: Any, g: Any, lock: Lock, image: str) -> ImageFacts:
     layers = [Layer(base_node.id, "base", "", base_node.base.local_ref, f"base {base_node.base.key}")]
     for node in chain[1:]:
         rendered = g.rendered[node.id]
-        debs = lock.layer_debs(node.base.key, apt_chain(g.dag, node)) if node_apt_names(node) else ()
+        debs = node_debs(lock, g.dag, node)  # the flavor's .debs and the layer's extras
         set_id = node_pip_set_id(g.dag, node)
         pip_set = lock.pip.get(set_id) if set_id is not None else None
         comp = node.component

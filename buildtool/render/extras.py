@@ -14,6 +14,18 @@ EXTRA_DEBS = "extra-debs.lock"
 _ARMOR_LINE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=: -\r")
 
 
+def node_debs(lock: Any, dag: Any, node: Node) -> tuple[DebPin, ...]:
+    """Every .deb a layer installs: its flavor's closure, then its extras' (apt_chain gives the extras their own entry last)."""
+    from ..plan.apt_layers import apt_chain, node_apt_names
+
+    chain = apt_chain(dag, node)
+    extras: tuple[DebPin, ...] = ()
+    if node.extras:
+        extras, chain = lock.layer_debs(node.base.key, chain), chain[:-1]
+    own = lock.layer_debs(node.base.key, chain) if node_apt_names(node) else ()
+    return tuple(sorted((*own, *extras), key=lambda d: d.name))
+
+
 def render_extras(env: Any, config: Config, node: Node, debs: tuple[DebPin, ...], files: dict[str, str], roots: str) -> str:
     """Adds the context files (key, .sources, pin, extra-debs.lock) to `files`; returns the Dockerfile step."""
     from .render import debs_lock_text

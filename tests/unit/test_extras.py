@@ -175,3 +175,15 @@ def test_an_entry_that_selects_no_image_is_refused(tmp_path) -> None:
     with pytest.raises(UserError) as err:  # debian12 images use the system Python only (the fixture's exclude)
         _generated(tmp_path, _yaml(tmp_path, "{os: debian12, python: conda}"))
     assert "extras[0] selects no image" in str(err.value) and "extras[0].on" in str(err.value)
+
+
+def test_the_sbom_layer_view_lists_the_extras_debs_too(tmp_path) -> None:
+    from buildtool.attest.layers import image_facts
+
+    config = load(tmp_path, _yaml(tmp_path, "{os: debian12, mpi: openmpi}"))
+    lock = fake_lock(config)
+    g = generate(config, lock)
+    image = next(v.name for v in g.expansion.variants if g.dag.variant_node[v.name] == "debian12.sys.sys.openmpi")
+    layer = next(layer for layer in image_facts(config, g, lock, image).layers if layer.node == "debian12.sys.sys.openmpi")
+    names = {d.name for d in layer.debs}
+    assert {"vendor-tool", "zlib1g-dev"} <= names and len(names) > 2  # the flavor's own .debs and the extras'
