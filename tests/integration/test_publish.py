@@ -396,6 +396,9 @@ def test_images_sharing_a_repository_land_as_repository_tag_pairs(ctx, docker_ok
         expected.update([*entry["tags"], *entry["moving"]])
         for tag in [*entry["tags"], *entry["moving"]]:
             assert reg.manifest_digest(f"{ctx.namespace}/onnxruntime", tag) == entry["digest"], (name, tag)
+    from buildtool.edges.referrers import referrers_tag
+
+    expected.update(referrers_tag(e["digest"]) for e in record.values())  # each digest's SBOM + provenance index (issue 15)
     assert in_registry == expected, (sorted(in_registry), sorted(expected))
     assert [r for r in repos(ctx) if r.endswith("/onnxruntime1.23.2-cpu-ubuntu24.04")] == []  # no per-image repository
 

@@ -170,6 +170,8 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
     user = registry["settings"]["BUILDTOOL_REGISTRY_USER"]
     api = RegistryClient(registry["addr"], Credentials(user, password, "test"), verify=registry["settings"]["BUILDTOOL_REGISTRY_CA"])
+    from buildtool.edges.referrers import referrers_tag
+
     # Images may share a repository (tags.publish: the ONNX Runtime images are all in `onnxruntime`): each
     # repository holds exactly the tags of its images, and every full reference the record names resolves.
     by_repo: dict[str, set[str]] = {}
@@ -180,7 +182,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
         assert entry["tags"][0].endswith(release) and entry["tags"][1:] == ["h-" + entry["content_hash"][:20]], entry["tags"]
         assert entry["moving"], (name, "no moving tag")
         assert entry["references"] == [f"{entry['repository']}:{t}" for t in tags]
-        by_repo.setdefault(path, set()).update(tags)
+        by_repo.setdefault(path, set()).update([*tags, referrers_tag(entry["digest"])])  # + the attestations' referrers index tag
         for tag in tags:
             assert api.manifest_digest(path, tag) == entry["digest"], (name, tag)
     for path, tags in by_repo.items():
