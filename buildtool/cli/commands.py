@@ -13,7 +13,8 @@ from ..errors import Location, UserError
 from ..lock.format import bind_bases, load_lock
 from ..plan.ci_plan import level_matrix, restrict_to_nodes, selected_nodes, selection_levels
 from ..plan.expand import select
-from ..render.generate import Generated, generate
+from ..render.generate import Generated, generate, plan_only
+from ..render.unlocked import NotLocked, Unlocked, summary, unlocked_nodes
 from ..render.outputs import splice_readme
 from ..render.writer import PreparedFile, check_output_folder, diff_trees, read_tree, write_tree_atomically
 from .main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json
@@ -29,6 +30,17 @@ def _inputs(args: argparse.Namespace):
 def _generated(args: argparse.Namespace) -> tuple[Config, Generated]:
     config, lock = _inputs(args)
     return config, generate(config, lock)
+
+
+def _planned(args: argparse.Namespace) -> tuple[Config, Generated, tuple[Unlocked, ...]]:
+    """What `validate` and `list` read: everything generated, or, for a family the lock does not cover yet, its
+    names and DAG unrendered (`rendered` empty) with the pins it still needs."""
+    config, lock = _inputs(args)
+    try:
+        return config, generate(config, lock), ()
+    except NotLocked:
+        g = plan_only(config, lock)
+        return config, g, unlocked_nodes(config, lock, g.dag)
 
 
 def _selected(args: argparse.Namespace) -> tuple[Config, Generated, tuple]:
@@ -56,15 +68,18 @@ def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[st
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    config, g = _generated(args)
-    layers = len(g.rendered)
+    config, g, unlocked = _planned(args)
+    layers = len(g.dag.nodes) - sum(1 for n in g.dag.nodes.values() if n.stage == "base")
+    for line in summary(unlocked):
+        print(line)
     print(f"ok: {args.config}: {len(g.expansion.variants)} images, {layers} layer nodes over {len(config.bases)} bases, "
-          f"{len(g.expansion.dropped)} combinations dropped; site overlay: {config.site.source}")
+          f"{len(g.expansion.dropped)} combinations dropped; site overlay: {config.site.source}"
+          + (f"; {len({u.node for u in unlocked})} layer nodes not locked yet (run `buildtool lock`)" if unlocked else ""))
     return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config, g = _generated(args)
+    config, g, _ = _planned(args)
     if args.why_excluded:
         rows = [{"combination": dict(d.combo), "reason": d.reason} for d in g.expansion.dropped]
         if args.format == "json":
@@ -78,7 +93,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for v in chosen:
         nid = g.dag.variant_node[v.name]
-        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag,
+        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag if nid in g.rendered else "not locked",
                      "groups": sorted(k for k, members in g.groups.items() if v.name in members)})
     if args.format == "json":
         emit_json(rows)

@@ -15,4 +15,5 @@ class MpiFlavor(Flavor):
 
     def checks(self, component, facts):
         return (Check("mpi", "mpirun-version", {"flavor": self.name, "version": facts["mpi.version"]}),
+                Check("mpi", "name-matches-mpi", {"tag": facts["mpi.tag"]}),
                 Check("mpi", "two-rank-run", {"mpi4py": bool(facts["mpi.mpi4py"])}))

@@ -36,6 +36,14 @@ def generate(config: Config, lock: Lock) -> Generated:
     return assemble(config, expansion, dag, rendered)
 
 
+def plan_only(config: Config, lock: Lock) -> Generated:
+    """Names, groups and the layer DAG without rendering (`rendered` empty): what `validate` and `list` show of a
+    family whose lock does not have every pin yet (render/unlocked.py says which)."""
+    config = bind_bases(config, lock)
+    expansion = expand(config, lock)
+    return Generated(expansion, build_dag(config, expansion.variants), {}, group_members(config, expansion), {}, "")
+
+
 def assemble(config: Config, expansion: Expansion, dag: Dag, rendered: dict[str, RenderedNode]) -> Generated:
     """The generated tree (Dockerfiles, plan.json, bake file, CI matrices, docs table) from the planned, rendered DAG."""
     groups = group_members(config, expansion)
