@@ -38,6 +38,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from ..components import SYSTEM, flavor
 from ..config.model import Base, Config
+from ..plan.cuda_pins import check_cuda_pins, locked_problems
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
 from ..render.render import ancestor_pins, pip_set_id, python_line
@@ -353,12 +354,16 @@ def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, up
     """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`; with
     `upgrade_packages`, also those that contain one of them)."""
     dag = build_dag(config, expand(config, lock).variants)
+    check_cuda_pins(config, dag, None)  # a configured library off the image's CUDA line is an images.yaml error: before any uv run
     lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
     resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):
         print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
     ok = resolver.resolve()
+    for problem in locked_problems(dag, lock):  # an unpinned dependency that moved off the line: say which images.yaml pin is missing
+        print(problem.render().replace(f"{lock.path}: ", ""), file=sys.stderr)
+        ok = False
     if upgrade_packages and not upgrade:
         print(f"--upgrade-package {' '.join(sorted(resolver.upgrade_packages))}: re-resolved {len(resolver.resolved)} sets"
               + (f" ({', '.join(sorted(resolver.resolved))})" if resolver.resolved else ""))

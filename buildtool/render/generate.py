@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config.model import Config
 from ..lock.format import Lock, bind_bases
+from ..plan.cuda_pins import check_cuda_pins
 from ..plan.dag import Dag, build_dag
 from ..plan.expand import Expansion, expand, in_group
 from .outputs import bake_json, ci_matrices, images_table, plan_json
@@ -32,6 +33,7 @@ def generate(config: Config, lock: Lock) -> Generated:
     config = bind_bases(config, lock)
     expansion = expand(config, lock)
     dag = build_dag(config, expansion.variants)
+    check_cuda_pins(config, dag, lock)
     rendered = render_dag(config, lock, dag)
     return assemble(config, expansion, dag, rendered)
 
@@ -41,7 +43,9 @@ def plan_only(config: Config, lock: Lock) -> Generated:
     family whose lock does not have every pin yet (render/unlocked.py says which)."""
     config = bind_bases(config, lock)
     expansion = expand(config, lock)
-    return Generated(expansion, build_dag(config, expansion.variants), {}, group_members(config, expansion), {}, "")
+    dag = build_dag(config, expansion.variants)
+    check_cuda_pins(config, dag, lock)
+    return Generated(expansion, dag, {}, group_members(config, expansion), {}, "")
 
 
 def assemble(config: Config, expansion: Expansion, dag: Dag, rendered: dict[str, RenderedNode]) -> Generated:
