@@ -14,8 +14,8 @@ from ..lock.format import bind_bases, load_lock
 from ..plan.ci_plan import level_matrix, restrict_to_nodes, selected_nodes, selection_levels
 from ..plan.expand import select
 from ..render.generate import Generated, generate, plan_only
-from ..render.unlocked import NotLocked, Unlocked, summary, unlocked_nodes
 from ..render.outputs import splice_readme
+from ..render.unlocked import NotLocked, Unlocked, summary, unlocked_nodes
 from ..render.writer import PreparedFile, check_output_folder, diff_trees, read_tree, write_tree_atomically
 from .main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json
 

@@ -18,8 +18,8 @@ from ..lock.format import DebPin, Lock, PipPin
 from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
 from . import node_frame
-from .unlocked import node_unlocked, not_locked_error
 from .templates_files import TEMPLATES_DIR
+from .unlocked import node_unlocked, not_locked_error
 
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
 
