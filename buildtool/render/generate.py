@@ -8,6 +8,7 @@ from ..config.model import Config
 from ..lock.format import Lock, bind_bases
 from ..plan.cuda_pins import check_cuda_pins
 from ..plan.dag import Dag, build_dag
+from ..plan.name_claims import check_mpi_names
 from ..plan.expand import Expansion, expand, in_group
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .render import RenderedNode, render_dag
@@ -34,6 +35,7 @@ def generate(config: Config, lock: Lock) -> Generated:
     expansion = expand(config, lock)
     dag = build_dag(config, expansion.variants)
     check_cuda_pins(config, dag, lock)
+    check_mpi_names(config, dag)
     rendered = render_dag(config, lock, dag)
     return assemble(config, expansion, dag, rendered)
 
@@ -45,6 +47,7 @@ def plan_only(config: Config, lock: Lock) -> Generated:
     expansion = expand(config, lock)
     dag = build_dag(config, expansion.variants)
     check_cuda_pins(config, dag, lock)
+    check_mpi_names(config, dag)
     return Generated(expansion, dag, {}, group_members(config, expansion), {}, "")
 
 

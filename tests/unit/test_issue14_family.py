@@ -124,3 +124,16 @@ def test_shipped_family_validates_and_lists_without_a_lock(cli, tmp_path: Path) 
     generated = cli("generate", "--config", config, "--out", tmp_path / "out", "--readme", tmp_path / "none.md")
     assert generated.code == 2 and "needs apt pins that images.lock does not have" in generated.err
     assert f"error: {config}:" in generated.err, generated.err  # the images.yaml entry, not the lock
+
+
+def test_literal_mpi_tag_claiming_another_version_is_refused(cli, tmp_path: Path) -> None:
+    """`tag: "openmpi5.0"` over the archive's Open MPI 4.1.x: refused at validate time (verify proves it on the image too)."""
+    config, _ = _copy_repo_config(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    old = 'openmpi: {flavor: openmpi, mpi4py: "4.1.2", tag: "openmpi{version}"}'
+    assert old in text
+    config.write_text(text.replace(old, old.replace('"openmpi{version}"', '"openmpi5.0"')), encoding="utf-8")
+    result = cli("validate", "--config", config)
+    assert result.code == 2
+    assert result.err.startswith(f"error: {config}:{_line(config, '    openmpi: {flavor: openmpi')}: the image names' MPI part 'openmpi5.0' claims 5.0"), result.err
+    assert "carries openmpi 4.1." in result.err and "key: components.mpi.openmpi.tag" in result.err
