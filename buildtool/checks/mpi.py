@@ -103,10 +103,24 @@ def claim_problems(claims: dict[str, str], reported: dict[str, list[str]]) -> li
     return problems
 
 
+def name_claims(template: str, version: str) -> tuple[str, ...]:
+    """The MPI versions an MPI component's tag template makes its part of image names claim: versions written literally
+    ("openmpi5.0") and the layer's version where the template says {version}; other placeholders ({mpi4py}) claim
+    nothing about the MPI."""
+    from ..config.templating import parse
+
+    out: list[str] = []
+    for literal, name in parse(template):
+        out += reported_versions(literal)
+        if name == "version" and version:
+            out.append(version)
+    return tuple(dict.fromkeys(out))
+
+
 def claimed_versions(image: Image, params: dict) -> dict[str, str]:
-    """The MPI versions the image's name (its MPI tag part) and its mpi version label claim."""
+    """The MPI versions the image's name (its MPI tag part, as planned) and its mpi version label claim."""
     claims = {}
-    for i, version in enumerate(reported_versions(str(params.get("tag", "")))):
+    for i, version in enumerate(params.get("claims", ())):
         claims[f"the name's MPI part {params['tag']!r}" + (f" (#{i + 1})" if i else "")] = version
     label = image.labels.get("io.buildtool.mpi.version")
     if label:

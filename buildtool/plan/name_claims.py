@@ -7,7 +7,7 @@ same against the built image (checks/mpi.py, name-matches-mpi)."""
 
 from __future__ import annotations
 
-from ..checks.mpi import reported_versions, versions_agree
+from ..checks.mpi import name_claims, versions_agree
 from ..config.model import Config
 from ..errors import UserError
 from .dag import Dag
@@ -21,7 +21,8 @@ def check_mpi_names(config: Config, dag: Dag) -> None:
             continue
         seen.add((component.key, node.base.key))
         carried, part = str(node.facts.get("mpi.version") or ""), str(node.facts.get("mpi.tag") or "")
-        wrong = [v for v in reported_versions(part) if carried and not versions_agree(v, carried)]
+        template = str(component.fields.get("tag", ""))
+        wrong = [v for v in name_claims(template, carried) if carried and not versions_agree(v, carried)]
         if wrong:
             path = ("components", "mpi", component.key, "tag")
             raise UserError(f"the image names' MPI part {part!r} claims {wrong[0]}, but {component.key} on {node.base.key} carries "

@@ -300,7 +300,7 @@ def test_name_claiming_another_mpi_fails_name_matches_mpi(smoke, images, tmp_pat
     tag = images.build("mpi-name-lies", f'FROM {intact["tag"]}\nLABEL io.buildtool.mpi.version="{claim}" org.opencontainers.image.title="{name}"\n')
     broken = copy.deepcopy(intact)
     broken.update(image=name, tag=tag)
-    set_params(broken, "mpi/name-matches-mpi", tag=lying)
+    set_params(broken, "mpi/name-matches-mpi", tag=lying, claims=[claim])  # what a literal `tag: "openmpi4.1.0"` plans
     rc, by_image, _ = verify([intact, broken], tmp_path)
     assert rc != 0
     assert status(by_image[intact["image"]], "mpi/name-matches-mpi")[0] == "passed", status(by_image[intact["image"]], "mpi/name-matches-mpi")

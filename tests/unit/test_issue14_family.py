@@ -55,14 +55,23 @@ def _image(name: str, label: str, mpirun: str, library: str) -> Image:
     return image
 
 
+def test_name_claims_from_the_template() -> None:
+    from buildtool.checks.mpi import name_claims
+
+    assert name_claims("openmpi{version}", "4.1.4") == ("4.1.4",)
+    assert name_claims("openmpi{version}-mpi4py{mpi4py}", "4.1.4") == ("4.1.4",)  # mpi4py's version is no MPI claim
+    assert name_claims("openmpi5.0", "4.1.6") == ("5.0",)
+    assert name_claims("openmpi{version}", "") == ()  # not locked yet: nothing claimed
+
+
 def test_name_claims_evaluate() -> None:
     check = CHECKS["name-matches-mpi"]
     ok = _image("openmpi5.0.9-ubuntu22.04", "5.0.9", "/opt/venv/bin/mpirun\nmpirun (Open MPI) 5.0.9\n\nReport bugs to https://x/2.1\n",
                 "libmpi.so.40\tOpen MPI v5.0.9, package: Open MPI, ident: 5.0.9")
-    assert "agree" in check.evaluate(ok, {"tag": "openmpi5.0.9"})
+    assert "agree" in check.evaluate(ok, {"tag": "openmpi5.0.9", "claims": ["5.0.9"]})
     lie = _image("openmpi5.0-ubuntu24.04", "4.1.6", "mpirun (Open MPI) 4.1.6\n", "libmpi.so.40\tOpen MPI v4.1.6, ident: 4.1.6")
     with pytest.raises(AssertionError, match=r"name's MPI part 'openmpi5.0' says 5.0, MPI_Get_library_version reports 4.1.6"):
-        check.evaluate(lie, {"tag": "openmpi5.0"})
+        check.evaluate(lie, {"tag": "openmpi5.0", "claims": ["5.0"]})
     assert claim_problems({"label": "5.0.9"}, {"mpirun": ["5.0.9"], "lib": ["5.0.8"]}) == ["label says 5.0.9, lib reports 5.0.8"]
 
 
