@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pip_resolver import run_pip  # noqa: E402
 from buildtool.config.loader import load_config  # noqa: E402
-from buildtool.lock import pip as lr  # noqa: E402
 from buildtool.lock.format import bind_bases, load_lock  # noqa: E402
 from buildtool.plan.dag import build_dag  # noqa: E402
 from buildtool.plan.expand import expand  # noqa: E402
+from buildtool.resolve import pip as lr  # noqa: E402
 
 PAIR = ("debian12.sys.system-python.cu128-cudnn9", "debian12.sys.system-python.cu128-cudnn9.ort-cuda")
 

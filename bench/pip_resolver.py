@@ -23,7 +23,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from buildtool.lock.format import PipPin
-from buildtool.lock.pip import PLATFORMS, PipRequest, ResolveError, new_pins
+from buildtool.resolve.pip import PLATFORMS, PipRequest, ResolveError, new_pins
 
 PIP_TIMEOUT_S = 900
 

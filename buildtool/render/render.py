@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
 
 from ..components import SYSTEM, Flavor, flavor, template_source
+from ..components.support_files import TEMPLATES_DIR
 from ..config.model import Config
-from ..config.schema import DEB_PACKAGE, DEB_VERSION, PIP_NAME, SHA256
+from ..config.schema import PIP_NAME, SHA256
 from ..errors import Location, UserError
 from ..lock.format import DebPin, Lock, PipPin
 from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
 from . import node_frame
-from .templates_files import TEMPLATES_DIR
 from .unlocked import node_unlocked, not_locked_error
 
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
@@ -51,7 +53,19 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiling the templates is a third of `buildtool generate` (~0.17 s of ~0.5 s); jinja2 keeps the compiled
+    code in the user's cache, keyed by each template's source checksum. No cache where that folder cannot be made."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "buildtool" / "jinja2"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def _carried_template(name: str) -> tuple[str, None, Callable[[], bool]] | None:
@@ -228,17 +242,6 @@ def _lock_where(lock: Lock | None, path: tuple[Any, ...]) -> Location | None:
     if lock is None:
         return None
     return lock.doc.where(path) if lock.doc is not None else Location(lock.path)
-
-
-def checked_apt(lock: Lock, base: str, pins: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """Apt pins as they go into an `apt-get install name=version` line: each part must have Debian's grammar."""
-    for name, version in pins:
-        if not (DEB_PACKAGE.fullmatch(name) and DEB_VERSION.fullmatch(str(version))):
-            raise UserError(f"apt pin {name!r} of base {base!r} cannot be written into an apt-get line", where=_lock_where(lock, ("apt", base, name)),
-                            key=f"apt.{base}.{name}",
-                            expected="a Debian package name and an exact Debian version ([epoch:]upstream[-revision])",
-                            found=f"{name}={version}", hint="run `buildtool lock --only apt` again")
-    return pins
 
 
 def _tidy(text: str) -> str:

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from buildtool.lock import pip as lr
 from buildtool.lock.format import PipPin
+from buildtool.resolve import pip as lr
 
 pytestmark = pytest.mark.network
 

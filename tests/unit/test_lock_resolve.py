@@ -24,14 +24,14 @@ else:  # pragma: no cover
 from buildtool.config.loader import load_config
 from buildtool.engine import client as engine
 from buildtool.errors import UserError
-from buildtool.lock import apt as lock_apt
-from buildtool.lock import apt_resolve as ar
 from buildtool.lock import debversion as dv
-from buildtool.lock import pip as lr
 from buildtool.lock.apt_sources import AptSource
 from buildtool.lock.check import check_lock, classify, render_report
 from buildtool.lock.format import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock, manifest_digest
 from buildtool.render.generate import generate
+from buildtool.resolve import apt as lock_apt
+from buildtool.resolve import apt_resolve as ar
+from buildtool.resolve import pip as lr
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,11 +13,11 @@ from ..config.model import Base, Config
 from ..engine import client as engine
 from ..engine.bases import run_bases
 from ..errors import OperationError
+from ..lock.apt_sources import apt_sources
+from ..lock.format import BaseApt, Lock
 from ..plan.apt_layers import base_chains
 from ..plan.dag import Dag
 from .apt_resolve import ResolveError, resolve_base_apt
-from .apt_sources import apt_sources
-from .format import BaseApt, Lock
 
 
 def resolve_bases_apt(config: Config, dag: Dag, keys: list[str], old: Lock, accept_drift: bool = True,

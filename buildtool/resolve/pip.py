@@ -38,13 +38,13 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from ..components import SYSTEM, flavor
 from ..config.model import Base, Config
+from ..lock.format import Lock, PipPin, PipSet, bind_bases, dump_lock, load_lock
 from ..plan.cuda_pins import check_cuda_pins, locked_problems
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
 from ..render.render import ancestor_pins, pip_set_id, python_line
 from ..render.writer import write_file_atomically
 from .apt_resolve import utc_timestamp
-from .format import Lock, PipPin, PipSet, bind_bases, dump_lock, load_lock
 
 if sys.version_info >= (3, 11):
     import tomllib
