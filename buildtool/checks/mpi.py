@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from ..config.templating import versions_agree
 from .base import CheckFailed, CheckImpl, Image, Probe, expect, normalize
 from .probes import source
 
@@ -85,13 +86,6 @@ def _run_evaluate(image: Image, params: dict) -> str:
     return f"2 ranks ran; mpi4py {image.pip['mpi4py']} allreduce ok ({library})"
 
 
-def versions_agree(claim: str, found: str) -> bool:
-    """Equal on every part the shorter one has: a name's 5.0 agrees with 5.0.9, Intel MPI's report 2021.17 with a pin
-    2021.17.2; 5.0 and 4.1.6, or 5.0.9 and 5.0.8, do not."""
-    a, b = claim.split("."), found.split(".")
-    return a[:len(b)] == b[:len(a)]
-
-
 def claim_problems(claims: dict[str, str], reported: dict[str, list[str]]) -> list[str]:
     """What a name or a label claims against what the image reports: each claimed version must agree with a version
     each reporter prints ("mpirun (Open MPI) 5.0.9"), so an image named "openmpi5.0" that carries 4.1.6 fails."""
@@ -101,20 +95,6 @@ def claim_problems(claims: dict[str, str], reported: dict[str, list[str]]) -> li
             if not any(versions_agree(claim, v) for v in found):
                 problems.append(f"{where} says {claim}, {who} reports {', '.join(found) or 'no version'}")
     return problems
-
-
-def name_claims(template: str, version: str) -> tuple[str, ...]:
-    """The MPI versions an MPI component's tag template makes its part of image names claim: versions written literally
-    ("openmpi5.0") and the layer's version where the template says {version}; other placeholders ({mpi4py}) claim
-    nothing about the MPI."""
-    from ..config.templating import parse
-
-    out: list[str] = []
-    for literal, name in parse(template):
-        out += reported_versions(literal)
-        if name == "version" and version:
-            out.append(version)
-    return tuple(dict.fromkeys(out))
 
 
 def claimed_versions(image: Image, params: dict) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..checks.mpi import name_claims
+from ..config.templating import name_claims
 from .base import Check, Column, Flavor
 
 

@@ -7,8 +7,8 @@ same against the built image (checks/mpi.py, name-matches-mpi)."""
 
 from __future__ import annotations
 
-from ..checks.mpi import name_claims, versions_agree
 from ..config.model import Config
+from ..config.templating import name_claims, versions_agree
 from ..errors import UserError
 from .dag import Dag
 

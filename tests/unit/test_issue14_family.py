@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from buildtool.checks.base import Image, Result
-from buildtool.checks.mpi import CHECKS, MPI_LIBRARY, MPIRUN_VERSION, claim_problems, versions_agree
+from buildtool.checks.mpi import CHECKS, MPI_LIBRARY, MPIRUN_VERSION, claim_problems
 from buildtool.components import FLAVORS
 from buildtool.components._pip_mpi import PipMpiFlavor
+from buildtool.config.templating import versions_agree
 from buildtool.plan.cuda_pins import cuda_lines, line_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def _image(name: str, label: str, mpirun: str, library: str) -> Image:
 
 
 def test_name_claims_from_the_template() -> None:
-    from buildtool.checks.mpi import name_claims
+    from buildtool.config.templating import name_claims
 
     assert name_claims("openmpi{version}", "4.1.4") == ("4.1.4",)
     assert name_claims("openmpi{version}-mpi4py{mpi4py}", "4.1.4") == ("4.1.4",)  # mpi4py's version is no MPI claim
