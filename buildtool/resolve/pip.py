@@ -301,8 +301,9 @@ class PipResolver:
     for the sets that require or pin one of `upgrade_packages`; every other set keeps its pins byte-identical."""
 
     def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int, upgrade: bool = False,
-                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None) -> None:
+                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None, config: Config | None = None) -> None:
         self.dag, self.lock, self.index, self.jobs, self.upgrade = dag, lock, index, max(1, jobs), upgrade
+        self.config = config  # to name the images.yaml entry a failed set comes from
         self.upgrade_packages = frozenset(str(canonicalize_name(n)) for n in upgrade_packages)
         self.ca_bundle = ca_bundle
         self.cache: dict[UvJob, tuple[PipPin, ...] | ResolveError] = {}
@@ -343,7 +344,13 @@ class PipResolver:
         result, request = self.cache[job], job.request
         if isinstance(result, ResolveError):
             self.failed.add(node.id)
-            print(f"error: pip set {pip_set_id(node)} (Python {request.python}) did not resolve: requirement "
+            entry = ""
+            if self.config is not None:
+                from ..render.unlocked import wanted_by
+
+                key, where = wanted_by(self.config, node)
+                entry = f"{where}: {key}: "
+            print(f"error: {entry}pip set {pip_set_id(node)} (Python {request.python}) did not resolve: requirement "
                   f"{', '.join(culprits(request.requires, str(result)))}; uv says:\n    {result}", file=sys.stderr)
             return
         self.lock.pip[pip_set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
@@ -356,7 +363,7 @@ def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, up
     dag = build_dag(config, expand(config, lock).variants)
     check_cuda_pins(config, dag, None)  # a configured library off the image's CUDA line is an images.yaml error: before any uv run
     lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
-    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
+    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, config)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):
         print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
