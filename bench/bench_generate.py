@@ -73,7 +73,7 @@ from buildtool.plan.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.plan.dag import build_dag  # noqa: E402
 from buildtool.plan.expand import expand  # noqa: E402
 from buildtool.render.generate import assemble, generate  # noqa: E402
-from buildtool.render.render import ancestor_pins, pip_set_id, python_line, render_dag  # noqa: E402
+from buildtool.render.render import node_pip_set_id, pip_request, render_dag  # noqa: E402
 
 TARGET_VARIANTS = 10_000
 TARGET_SECONDS = 5.0
@@ -217,7 +217,7 @@ def images_yaml(shape: Shape) -> str:
             "      flavor: ort-cuda",
             f'      version: "1.24.{i}"',
             '      cuda: "12.8"',
-            # Not cuFFT/cuRAND: those must match each synthetic image's CUDA line (plan/cuda_pins.py).
+            # Not cuFFT/cuRAND: those must match each synthetic image's CUDA line (render/cuda_pins.py).
             '      extra_wheels: {flatbuffers: "25.2.10"}',
             '      tag: "onnxruntime{version}-cuda"',
         ]
@@ -307,7 +307,7 @@ def synthetic_lock(config: Config) -> Lock:
 
     The apt closure of every layer chain is exactly the names the chain asks for (no dependencies),
     read from the DAG the way the resolver numbers them (base_chains, install_key). Pip sets are made by
-    walking the DAG exactly as render does (pip_set_id, python_line, ancestor_pins), so their ids,
+    walking the DAG exactly as render does (pip_request), so their ids,
     requires and constraints always match what generate asks for.
     """
     lock = Lock(path="images.lock")
@@ -331,7 +331,8 @@ def synthetic_lock(config: Config) -> Lock:
             continue
         pins = [PipPin(r.split("==")[0], r.split("==")[1], hashlib.sha256(r.encode()).hexdigest()) for r in requires]
         pins.append(PipPin(f"dep-of-{pins[0].name}", "1.0", hashlib.sha256(pins[0].name.encode()).hexdigest()))
-        lock.pip[pip_set_id(node)] = PipSet(python_line(node.facts), requires, ancestor_pins(dag, node, lock), tuple(pins))
+        request = pip_request(dag, node, lock)
+        lock.pip[node_pip_set_id(dag, node)] = PipSet(request.python, request.requires, request.constraints, tuple(pins), (node.id,))
     return lock
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from ..config.model import Config
 from ..lock.format import Lock, bind_bases
-from ..plan.cuda_pins import check_cuda_pins
 from ..plan.dag import Dag, build_dag
 from ..plan.expand import Expansion, expand, in_group
 from ..plan.name_claims import check_mpi_names
+from .cuda_pins import check_cuda_pins
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .render import RenderedNode, render_dag
 

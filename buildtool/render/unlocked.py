@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..components import SYSTEM, flavor
 from ..config.model import Config
-from ..errors import Location, UserError
+from ..errors import Location, NotLocked
 from ..lock.format import Lock, install_key
 from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
@@ -17,8 +16,7 @@ from ..plan.dag import Dag, Node
 HINT = "run `buildtool lock` (apt: network and the engine; `--only pip` needs just the network) and commit images.lock"
 
 
-class NotLocked(UserError):
-    """A pin images.yaml asks for that the lock does not have yet (as opposed to a stale or malformed one)."""
+__all__ = ["NotLocked", "Unlocked", "node_unlocked", "not_locked_error", "summary", "unlocked_nodes", "wanted_by"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,9 @@ def wanted_by(config: Config, node: Node) -> tuple[str, Location]:
     return ".".join(path), config.doc.where(path)
 
 
-def node_unlocked(config: Config, lock: Lock, dag: Dag, node: Node) -> tuple[Unlocked, ...]:
-    """What the node needs that the lock has not resolved at all (a set present but stale is not this)."""
+def node_unlocked(config: Config, lock: Lock, dag: Dag, node: Node, pip: bool = True) -> tuple[Unlocked, ...]:
+    """What the node needs that the lock has not resolved at all (a set present but stale is not this); `pip=False`:
+    the apt half only (render leaves a missing pip set to Lock.pip_set, whose message says more)."""
     out = []
     entry, where = wanted_by(config, node)
     if node_apt_names(node):
@@ -45,11 +44,12 @@ def node_unlocked(config: Config, lock: Lock, dag: Dag, node: Node) -> tuple[Unl
         key = install_key(apt_chain(dag, node))
         if locked is None or key not in locked.installs:
             out.append(Unlocked(node.id, "apt", entry, where, f".debs for {' '.join(node_apt_names(node))} on base {node.base.key}"))
-    fl = SYSTEM if node.component is None else flavor(node.component.flavor)
-    requires = fl.pip_requirements(node.component, node.facts) if node.component is not None else ()
-    if requires and node.id not in lock.pip:  # a node's pip set id is its node id (render.pip_set_id)
-        python = ".".join(str(node.facts.get("python.version", "")).split(".")[:2])
-        out.append(Unlocked(node.id, "pip", entry, where, f"pins for {', '.join(requires)} on Python {python}"))
+    if pip:
+        from .render import node_pip_set_id, pip_requires, python_line
+
+        set_id = node_pip_set_id(dag, node)
+        if set_id is not None and set_id not in lock.pip:  # a set is keyed by what it asks for: a changed request is one not locked yet
+            out.append(Unlocked(node.id, "pip", entry, where, f"pins for {', '.join(pip_requires(node))} on Python {python_line(node.facts)}"))
     return tuple(out)
 
 
@@ -58,7 +58,7 @@ def unlocked_nodes(config: Config, lock: Lock, dag: Dag) -> tuple[Unlocked, ...]
 
 
 def not_locked_error(u: Unlocked) -> NotLocked:
-    return NotLocked(f"{u.entry} needs {u.kind} pins that images.lock does not have (node {u.node})", where=u.where, key=u.entry,
+    return NotLocked(f"{u.entry} needs {u.kind} pins images.lock does not have (node {u.node})", where=u.where, key=u.entry,
                      expected=u.wanted, hint=HINT)
 
 

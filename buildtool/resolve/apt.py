@@ -73,7 +73,7 @@ def _ensure_base_image(client, config: Config, base: Base, old: Lock) -> str:
 
 
 def _newest_with_recipe(client, base: Base) -> str | None:
-    from ..engine.bases import LABEL_KEY, LABEL_RECIPE
+    from ..engine.bootstrap import LABEL_KEY, LABEL_RECIPE
 
     images = client.images.list(filters={"label": [f"{LABEL_KEY}={base.key}", f"{LABEL_RECIPE}={base.recipe_id}"]})
     images.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)

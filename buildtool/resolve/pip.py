@@ -2,11 +2,11 @@
 
 The one stage that touches the network besides build/publish; generate only reads its output.
 
-apt (lock_apt.py, apt_resolve.py): apt itself resolves every layer's .debs in a throwaway
+apt (apt.py, apt_resolve.py): apt itself resolves every layer's .debs in a throwaway
 container of the base, from the release, -updates and -security pockets; the lock records every
 .deb of the closure with its pool filename, sha256 and size, and the base's own manifest.
 
-pip: each DAG node whose flavor has requirements is resolved by `uv pip compile` (binary wheels
+pip (this module; uv.py runs one compile): each DAG node whose flavor has requirements is resolved by `uv pip compile` (binary wheels
 only, the site's index or PyPI, CPython of the node's line on manylinux_2_31 x86_64), constrained
 to what its ancestors already pinned, so a child never moves a parent's package. Parents resolve
 before children, level by level. uv writes a pylock.toml (every acceptable wheel with url and
@@ -18,54 +18,27 @@ when another failed (which is reported, and the command exits 1).
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import re
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from ..components import SYSTEM, flavor
 from ..config.model import Base, Config
-from ..lock.format import Lock, PipPin, PipSet, bind_bases, dump_lock, load_lock
-from ..plan.cuda_pins import check_cuda_pins, locked_problems
+from ..lock.format import Lock, PipPin, PipRequest, PipSet, bind_bases, dump_lock, load_lock
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
-from ..render.render import ancestor_pins, pip_set_id, python_line
+from ..render.cuda_pins import check_cuda_pins, locked_problems
+from ..render.render import node_pip_set_id, pip_request
 from ..render.writer import write_file_atomically
 from .apt_resolve import utc_timestamp
+from .uv import ResolveError, UvJob, culprits, run_uv
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-UV_TIMEOUT_S = 900
 PYPI = "https://pypi.org/simple"
-UV_KEEP = frozenset({"UV_CACHE_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT", "UV_CONCURRENT_DOWNLOADS"})
-
-# Wheels must run on the oldest glibc among the bases (bullseye and focal: 2.31). One wheel
-# then serves every base, and at build time the installer's hash filter picks exactly that wheel.
-GLIBC_MAX_MINOR = 31
-UV_PLATFORM = f"x86_64-manylinux_2_{GLIBC_MAX_MINOR}"  # uv accepts manylinux_2_31 down to manylinux1 for it
-# The same platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags()).
-PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -1)) + (
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
-
-
-class ResolveError(Exception):
-    """One resolution failed; the message is printed as is."""
 
 
 def apt_names(config: Config, base: Base) -> tuple[str, ...]:
@@ -79,185 +52,6 @@ def apt_names(config: Config, base: Base) -> tuple[str, ...]:
 
 # --- pip (uv) -----------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class PipRequest:
-    """What a set asks for: its Python line, its requirements and its ancestors' pins (uv's constraints)."""
-
-    python: str
-    requires: tuple[str, ...]
-    constraints: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class UvJob:
-    """One `uv pip compile`: the request, the set's previous pins as preferences (kept where they still fit)
-    and the packages that are to move even so (`--upgrade-package`)."""
-
-    request: PipRequest
-    preferences: tuple[str, ...] = ()  # name==version
-    upgrade_packages: tuple[str, ...] = ()
-
-
-def new_pins(pins: tuple[PipPin, ...], constraints: tuple[str, ...]) -> tuple[PipPin, ...]:
-    """Drop what an ancestor already installs at the same version: the node must not reinstall it."""
-    inherited = {tuple(c.split("==", 1)) for c in constraints}
-    return tuple(p for p in pins if (p.name, p.version) not in inherited)
-
-
-@functools.cache
-def supported_tags(line: str) -> dict[Tag, int]:
-    """Wheel tags a CPython of `line` on glibc 2.31 x86_64 accepts, best first (the order pip ranks them in)."""
-    version = tuple(int(x) for x in line.split("."))
-    tags = list(cpython_tags(version, platforms=PLATFORMS)) + list(compatible_tags(version, f"cp{version[0]}{version[1]}", PLATFORMS))
-    return {tag: rank for rank, tag in reversed(list(enumerate(tags)))}
-
-
-def best_wheel(name: str, wheels: list[dict[str, Any]], line: str) -> dict[str, Any]:
-    """The wheel pip (or uv) installs for cp<line> on manylinux_2_31 x86_64: its best-ranked tag wins."""
-    ranks = supported_tags(line)
-    best: tuple[int, dict[str, Any]] | None = None
-    for wheel in wheels:
-        filename = str(wheel.get("name") or unquote(str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]))
-        try:
-            _, _, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
-            continue
-        rank = min((ranks[t] for t in tags if t in ranks), default=None)
-        if rank is not None and (best is None or rank < best[0]):
-            best = (rank, wheel)
-    if best is None:
-        raise ResolveError(f"uv locked {name} but none of its wheels runs on CPython {line}, manylinux_2_{GLIBC_MAX_MINOR} x86_64")
-    return best[1]
-
-
-def pins_from_pylock(text: str, line: str) -> tuple[PipPin, ...]:
-    """name (canonical), version and the sha256 of the one wheel that installs, from uv's pylock.toml."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ResolveError(f"unreadable pylock.toml from uv: {exc}") from None
-    pins = []
-    for package in data.get("packages", []):
-        name = str(canonicalize_name(package["name"]))
-        wheels = package.get("wheels") or []
-        if not wheels:
-            raise ResolveError(f"uv locked {name} {package.get('version', '')} without a wheel (only binary wheels are allowed)")
-        sha = best_wheel(name, wheels, line).get("hashes", {}).get("sha256")
-        if not sha:
-            raise ResolveError(f"uv's lock gives no sha256 for the {name} wheel")
-        pins.append(PipPin(name, str(package["version"]), sha))
-    return tuple(sorted(pins, key=lambda p: p.name))
-
-
-def pylock_preferences(preferences: tuple[str, ...]) -> str:
-    """A minimal pylock.toml naming the previous pins: uv reads an existing output file as preferences."""
-    out = ['lock-version = "1.0"', 'created-by = "buildtool"']
-    for pin in preferences:
-        name, version = pin.split("==", 1)
-        out += ["", "[[packages]]", f"name = {json.dumps(name)}", f"version = {json.dumps(version)}"]
-    return "\n".join(out) + "\n"
-
-
-def uv_command(uv: str, job: UvJob, work: Path) -> list[str]:
-    """`uv pip compile` of one set. No index URL in argv (it may hold credentials): see uv_environment()."""
-    cmd = [uv, "pip", "compile", "--no-config", "--no-progress", "--color", "never", "--no-python-downloads",
-           "--format", "pylock.toml", "-o", str(work / "pylock.toml"), "--generate-hashes", "--no-header", "--no-annotate",
-           "--python", sys.executable, "--python-version", job.request.python, "--python-platform", UV_PLATFORM,
-           "--only-binary", ":all:", "-c", str(work / "constraints.txt")]
-    for name in job.upgrade_packages:
-        cmd += ["--upgrade-package", name]
-    return cmd + [str(work / "requirements.in")]
-
-
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-def uv_environment(index: str, ca_bundle: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """uv's environment: the index (credentials stay out of argv and ps), the CA bundle, nothing of the host's uv config.
-
-    `ca_bundle` is a file uv trusts instead of its built-in roots (see combined_bundle())."""
-    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("UV_") or k in UV_KEEP}
-    env["UV_DEFAULT_INDEX"] = index
-    if ca_bundle:
-        env["SSL_CERT_FILE"] = ca_bundle
-    elif not env.get("SSL_CERT_FILE"):  # a TLS-intercepting proxy's CA is in the platform store, not in uv's built-in roots
-        env["UV_SYSTEM_CERTS"] = "1"
-    return env
-
-
-def combined_bundle(site_bundle: str | None, work: Path, base: dict[str, str] | None = None) -> str | None:
-    """The site's CA bundle is an *extra* one (its mirror's or proxy's CA): uv reads SSL_CERT_FILE instead of its
-    own roots, so it gets the host's bundle (SSL_CERT_FILE, else the system one) followed by the site's."""
-    if not site_bundle:
-        return None
-    env = os.environ if base is None else base
-    host = env.get("SSL_CERT_FILE") or (SYSTEM_BUNDLE if os.path.isfile(SYSTEM_BUNDLE) else "")
-    parts = [Path(f).read_text(encoding="utf-8", errors="replace") for f in (host, site_bundle) if f and os.path.isfile(f)]
-    out = work / "ca-bundle.pem"
-    out.write_text("\n".join(part.rstrip("\n") for part in parts) + "\n", encoding="utf-8")
-    return str(out)
-
-
-def redact(text: str, index: str) -> str:
-    """`text` without the index URL's user:password."""
-    parts = urlsplit(index)
-    if parts.username or parts.password:
-        text = text.replace(parts.netloc.rsplit("@", 1)[0] + "@", "***@")  # user:password@ wherever it appears
-        if parts.password:
-            text = text.replace(parts.password, "***")
-    return text
-
-
-def uv_reason(output: str) -> str:
-    """The lines of uv's output that say why (its error and cause lines), at most 12."""
-    lines = [ln.rstrip() for ln in output.splitlines() if ln.strip() and not ln.startswith(("Resolved ", "warning: "))]
-    return "\n    ".join(lines[-12:])
-
-
-def culprits(requires: tuple[str, ...], reason: str) -> tuple[str, ...]:
-    """The requirements uv's reason names (all of them when it names none)."""
-    said = {str(canonicalize_name(w)) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", reason)}
-    named = tuple(r for r in requires if str(canonicalize_name(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0])) in said)
-    return named or requires
-
-
-_FIND_UV = threading.Lock()
-
-
-@functools.cache
-def _uv_bin() -> str:
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        raise ResolveError("uv is not installed (it is a dependency of buildtool: pip install -e .)") from None
-    return find_uv_bin()
-
-
-def find_uv() -> str:
-    """The uv binary of the `uv` package. Found once, under a lock: find_uv_bin() reads sysconfig, whose lazy
-    first initialisation is not thread-safe (a second thread saw EXE=None mid-initialisation)."""
-    with _FIND_UV:
-        return _uv_bin()
-
-
-def run_uv(job: UvJob, index: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
-    request = job.request
-    with tempfile.TemporaryDirectory(prefix="buildtool-lock-") as tmp:
-        work = Path(tmp)
-        (work / "requirements.in").write_text("".join(r + "\n" for r in request.requires), encoding="utf-8")
-        (work / "constraints.txt").write_text("".join(c + "\n" for c in request.constraints), encoding="utf-8")
-        if job.preferences:
-            (work / "pylock.toml").write_text(pylock_preferences(job.preferences), encoding="utf-8")
-        try:
-            done = subprocess.run(uv_command(find_uv(), job, work), capture_output=True, text=True, timeout=UV_TIMEOUT_S,
-                                  env=uv_environment(index, combined_bundle(ca_bundle, work)))
-        except subprocess.TimeoutExpired:
-            raise ResolveError(f"uv took longer than {UV_TIMEOUT_S} s") from None
-        if done.returncode != 0:
-            raise ResolveError(redact(uv_reason(done.stderr + done.stdout), index) or f"uv exited {done.returncode}")
-        pins = pins_from_pylock((work / "pylock.toml").read_text(encoding="utf-8"), request.python)
-    return new_pins(pins, request.constraints)
 
 
 def plan_job(found: PipSet | None, request: PipRequest, upgrade: bool, upgrade_packages: frozenset[str]) -> UvJob | None:
@@ -312,8 +106,23 @@ class PipResolver:
         self.resolved: list[str] = []  # set ids re-resolved this run
 
     def request(self, node: Node) -> PipRequest:
-        requires = tuple(flavor(node.component.flavor).pip_requirements(node.component, node.facts))  # type: ignore[union-attr]
-        return PipRequest(python_line(node.facts), requires, ancestor_pins(self.dag, node, self.lock))
+        request = pip_request(self.dag, node, self.lock)
+        assert request is not None  # pip_levels holds only nodes with requirements
+        return request
+
+    def set_id(self, node: Node) -> str:
+        found = node_pip_set_id(self.dag, node)
+        assert found is not None
+        return found
+
+    def earlier(self, node: Node) -> tuple[str, PipSet] | None:
+        """The set this node installed when the lock was written: by its `nodes`, else (a lock from before set ids
+        followed content) the set keyed by the node id."""
+        for key, found in self.lock.pip.items():
+            if node.id in found.nodes:
+                return key, found
+        found = self.lock.pip.get(node.id)
+        return (node.id, found) if found is not None else None
 
     def resolve(self) -> bool:
         for level in pip_levels(self.dag):
@@ -323,16 +132,37 @@ class PipResolver:
                 if node not in todo:
                     self.failed.add(node.id)
                     above = next(a.id for a in self.dag.chain(node.id)[:-1] if a.id in self.failed)
-                    print(f"error: pip set {pip_set_id(node)} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
-            planned = {n.id: plan_job(self.lock.pip.get(pip_set_id(n)), self.request(n), self.upgrade, self.upgrade_packages) for n in todo}
-            todo = [n for n in todo if planned[n.id] is not None]  # the others keep their pins byte-identical
+                    print(f"error: the pip set of {node.id} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
+            requests = {n.id: self.request(n) for n in todo}
+            found = {n.id: self.lock.pip.get(self.set_id(n)) or (self.earlier(n) or (None, None))[1] for n in todo}
+            planned = {n.id: plan_job(found[n.id], requests[n.id], self.upgrade, self.upgrade_packages) for n in todo}
+            for node in todo:
+                if planned[node.id] is None:  # kept byte-identical (under its content id: a lock keyed by node ids is re-keyed)
+                    self.lock.pip.setdefault(self.set_id(node), found[node.id])  # type: ignore[arg-type]
+            todo = [n for n in todo if planned[n.id] is not None]
             fresh = sorted({planned[n.id] for n in todo if planned[n.id] not in self.cache}, key=repr)  # type: ignore[misc]
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 self.cache.update(zip(fresh, pool.map(self._attempt, fresh)))
             self.requests += len(fresh)
             for node in todo:
                 self._record(node, planned[node.id])  # type: ignore[arg-type]
+        self.lock.pip = self.final_sets()
         return not self.failed
+
+    def final_sets(self) -> dict[str, PipSet]:
+        """Every set a node installs, with the nodes that install it; a failed node keeps its earlier set (its
+        previous pins stay the preferences of the next run). Sets no node asks for any more go."""
+        users: dict[str, list[str]] = {}
+        for level in pip_levels(self.dag):
+            for node in level:
+                if node.id not in self.failed:
+                    users.setdefault(self.set_id(node), []).append(node.id)
+        out = {sid: replace(self.lock.pip[sid], nodes=tuple(sorted(ids))) for sid, ids in users.items() if sid in self.lock.pip}
+        for node in (self.dag.nodes[nid] for nid in sorted(self.failed)):
+            earlier = self.earlier(node)
+            if earlier is not None:
+                out.setdefault(*earlier)
+        return out
 
     def _attempt(self, job: UvJob) -> tuple[PipPin, ...] | ResolveError:
         try:
@@ -350,11 +180,11 @@ class PipResolver:
 
                 key, where = wanted_by(self.config, node)
                 entry = f"{where}: {key}: "
-            print(f"error: {entry}pip set {pip_set_id(node)} (Python {request.python}) did not resolve: requirement "
+            print(f"error: {entry}the pip set of {node.id} (Python {request.python}) did not resolve: requirement "
                   f"{', '.join(culprits(request.requires, str(result)))}; uv says:\n    {result}", file=sys.stderr)
             return
-        self.lock.pip[pip_set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
-        self.resolved.append(pip_set_id(node))
+        self.lock.pip[self.set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
+        self.resolved.append(self.set_id(node))
 
 
 def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()) -> tuple[bool, int]:
@@ -362,7 +192,6 @@ def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, up
     `upgrade_packages`, also those that contain one of them)."""
     dag = build_dag(config, expand(config, lock).variants)
     check_cuda_pins(config, dag, None)  # a configured library off the image's CUDA line is an images.yaml error: before any uv run
-    lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
     resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, config)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):

@@ -242,26 +242,29 @@ CASES = [
     # --- the lock --------------------------------------------------------------------------
     # A pin the lock does not have yet: `validate` and `list` go on without it (test_validate_before_lock); what must write
     # the pins (generate, check) names the images.yaml entry that asks for them, not a line of the lock.
-    Case("lock-missing-apt-closure", "components.mpi.openmpi", "    openmpi: {flavor: openmpi", ("needs apt pins that images.lock does not have",
+    Case("lock-missing-apt-closure", "components.mpi.openmpi", "    openmpi: {flavor: openmpi", ("needs apt pins images.lock does not have",
          "openmpi-bin libopenmpi-dev", "buildtool lock"), argv=("check",),
          lock=lambda t: "".join(line for line in t.splitlines(keepends=True)
                                 if not line.startswith('      "ca-certificates fuse3 libfuse2 libfuse3-3 | python3 python3-venv | libopenmpi-dev'))),
-    Case("lock-missing-base", "bases.debian12", "  debian12:", ("needs apt pins that images.lock does not have", "buildtool lock"), argv=("check",),
+    Case("lock-missing-base", "bases.debian12", "  debian12:", ("needs apt pins images.lock does not have", "buildtool lock"), argv=("check",),
          lock=lambda t: t.replace("apt:\n  debian12:\n", "apt:\n  debian11:\n", 1)),
-    Case("lock-missing-pip-set", "components.onnxruntime.ort-cpu", "    ort-cpu: {flavor", ("needs pip pins that images.lock does not have",
-         "onnxruntime==1.23.2"), argv=("check",),
-         lock=sub("  debian12.sys.system-python.ort-cpu:", "  debian12.sys.system-python.ort-gpu:")),
-    Case("lock-stale-pip-set", "pip.debian12.sys.system-python.requires", "requires: [pip==25.2]", ("is stale", "requires pip==25.3", "requires pip==25.2"),
+    # a set is found by what it asks for: one images.lock lacks is reported at the images.yaml entry that asks for it
+    Case("lock-missing-pip-set", "components.onnxruntime.ort-cpu", "    ort-cpu: {flavor", ("needs pip pins images.lock does not have",
+         "onnxruntime==1.23.2", "no pip set py3.11-onnxruntime-5c0c268464dd"), argv=("check",), lock=sub("  py3.11-onnxruntime-5c0c268464dd:", "  py3.11-onnxruntime-000000000000:")),
+    Case("lock-changed-pip-request", "components.onnxruntime.ort-cpu", "    ort-cpu: {flavor", ("needs pip pins images.lock does not have",
+         "node debian12.sys.system-python.ort-cpu's earlier set, with other requires", "onnxruntime==1.23.1"), argv=("check",),
+         config=sub('ort-cpu: {flavor: ort-cpu, version: "1.23.2"', 'ort-cpu: {flavor: ort-cpu, version: "1.23.1"')),
+    Case("lock-stale-pip-set", "pip.py3.11-pip-7880e25958c2.requires", "requires: [pip==25.2]", ("is stale", "requires pip==25.3", "requires pip==25.2"),
          file="images.lock", lock=sub("requires: [pip==25.3]", "requires: [pip==25.2]")),
-    Case("lock-stale-constraints", "pip.debian12.sys.system-python.ort-cpu.constraints", "constraints: [pip==25.2]",
+    Case("lock-stale-constraints", "pip.py3.11-onnxruntime-5c0c268464dd.constraints", "constraints: [pip==25.2]",
          ("is stale", "constraints pip==25.3", "constraints pip==25.2"), file="images.lock", lock=sub("constraints: [pip==25.3]", "constraints: [pip==25.2]")),
-    Case("lock-stale-python", "pip.debian12.sys.system-python.python", 'python: "3.12"', ("is stale", "python 3.11", "python 3.12"),
+    Case("lock-stale-python", "pip.py3.11-pip-7880e25958c2.python", 'python: "3.12"', ("is stale", "python 3.11", "python 3.12"),
          file="images.lock", lock=lambda t: t.replace('python: "3.11"', 'python: "3.12"', 1)),
     Case("lock-syntax-error", "", "requires: [pip==25.3", ("YAML syntax error",), file="images.lock",
          lock=sub("requires: [pip==25.3]", "requires: [pip==25.3")),
-    Case("lock-unknown-key", "pip.debian12.sys.system-python.pinz", "pinz:", ("unknown key 'pinz'", "did you mean 'pins'?"), file="images.lock",
+    Case("lock-unknown-key", "pip.py3.11-pip-7880e25958c2.pinz", "pinz:", ("unknown key 'pinz'", "did you mean 'pins'?"), file="images.lock",
          lock=lambda t: t.replace("    pins:\n", "    pinz:\n", 1)),
-    Case("lock-pin-malformed-sha256", "pip.debian12.sys.system-python.pins[0].sha256", "sha256: abc}", ("malformed value 'abc'", "64 lowercase hex"),
+    Case("lock-pin-malformed-sha256", "pip.py3.11-pip-7880e25958c2.pins[0].sha256", "sha256: abc}", ("malformed value 'abc'", "64 lowercase hex"),
          file="images.lock", lock=lambda t: t.replace("sha256: 6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b}", "sha256: abc}")),
     Case("lock-unsupported-version", "lock.version", 'version: "7"', ("unsupported lock version", "7"), file="images.lock",
          lock=sub('version: "2"', 'version: "7"')),
@@ -396,7 +399,7 @@ def test_site_file_missing(cli, fixture_copy) -> None:
 # The same checks as the YAML cases above; the line comes from the YAML loader, run only on an error.
 JSON_LOCK_CASES = [
     # (id, edit of the JSON text, anchor of the line to name, nth hit, what the error says)
-    ("json-stale-requires", lambda t: t.replace('"onnxruntime==1.23.2"', '"onnxruntime==1.22.0"', 1), '"requires": [', -1,
+    ("json-stale-requires", lambda t: t.replace('"onnxruntime==1.23.2"', '"onnxruntime==1.22.0"', 1), '"requires": [', 1,
      ("is stale", "requires onnxruntime==1.23.2", "requires onnxruntime==1.22.0")),
     ("json-malformed-sha256", lambda t: t.replace("6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b", "abc", 1),
      '"sha256": "abc"', 1, ("malformed value 'abc'", "64 lowercase hex")),

@@ -12,7 +12,7 @@ from buildtool.checks.mpi import CHECKS, MPI_LIBRARY, MPIRUN_VERSION, claim_prob
 from buildtool.components import FLAVORS
 from buildtool.components._pip_mpi import PipMpiFlavor
 from buildtool.config.templating import versions_agree
-from buildtool.plan.cuda_pins import cuda_lines, line_problem
+from buildtool.render.cuda_pins import cuda_lines, line_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,7 +132,7 @@ def test_shipped_family_validates_and_lists_without_a_lock(cli, tmp_path: Path) 
     listed = cli("list", "--config", config, "--group", "smoke")
     assert listed.code == 0 and "openmpi5.0.9-ubuntu22.04" in listed.out, listed.err
     generated = cli("generate", "--config", config, "--out", tmp_path / "out", "--readme", tmp_path / "none.md")
-    assert generated.code == 2 and "needs apt pins that images.lock does not have" in generated.err
+    assert generated.code == 2 and "needs apt pins images.lock does not have" in generated.err
     assert f"error: {config}:" in generated.err, generated.err  # the images.yaml entry, not the lock
 
 

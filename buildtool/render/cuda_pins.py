@@ -17,7 +17,8 @@ from typing import Any
 from ..config.model import Config
 from ..errors import Location, UserError
 from ..lock.format import Lock
-from .dag import Dag, Node
+from ..plan.dag import Dag, Node
+from .render import node_pip_set_id
 
 LINES_FILE = Path(__file__).resolve().parent.parent / "components" / "cuda_lines.json"
 _SUFFIX = re.compile(r"-cu\d+$")  # CUDA 11/12 names carry -cu11/-cu12; CUDA 13's have none
@@ -87,14 +88,16 @@ def locked_problems(dag: Dag, lock: Lock) -> list[UserError]:
     """Versions the lock resolved for the nodes of a CUDA image (what an unpinned dependency moved to)."""
     out = []
     for node in dag.nodes.values():
-        line, pip_set = _cuda_line(node), lock.pip.get(node.id)
-        if not line or pip_set is None:
+        line = _cuda_line(node)
+        set_id = node_pip_set_id(dag, node) if line else None
+        pip_set = lock.pip.get(set_id) if set_id is not None else None
+        if pip_set is None:
             continue
         for i, pin in enumerate(pip_set.pins):
             problem = line_problem(pin.name, pin.version, line)
             if problem:
-                where = lock.doc.where(("pip", node.id, "pins", i)) if lock.doc is not None else Location(lock.path)
-                out.append(UserError(f"locked {problem} (pip set {node.id})", where=where, key=f"pip.{node.id}.pins[{i}]",
+                where = lock.doc.where(("pip", set_id, "pins", i)) if lock.doc is not None else Location(lock.path)
+                out.append(UserError(f"locked {problem} (pip set {set_id} of node {node.id})", where=where, key=f"pip.{set_id}.pins[{i}]",
                                      expected=f"a {library_of(pin.name)} version that CUDA {line} ships (components/cuda_lines.json)",
                                      found=f"{pin.name}=={pin.version}",
                                      hint=f"pin {pin.name} in the images.yaml component of this node to the CUDA {line} line, then `buildtool lock`"))
