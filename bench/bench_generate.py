@@ -67,7 +67,6 @@ from buildtool.components import flavor  # noqa: E402
 from buildtool.config.loader import load_config  # noqa: E402
 from buildtool.config.model import Config  # noqa: E402
 from buildtool.lock.format import BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock  # noqa: E402
-from buildtool.plan import expand as expand_module  # noqa: E402
 from buildtool.plan import rules  # noqa: E402
 from buildtool.plan.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.plan.dag import build_dag  # noqa: E402
@@ -490,16 +489,9 @@ def shipped_commands(runs: int = 10) -> dict:
 @contextmanager
 def without(optimisation: str) -> Iterator[None]:
     """The pipeline without one of the optimisations it keeps (the output is the same):
-    parts = expand's dict of facts parts (one per base and per axis/component/base, instead of computing every
-    combination's facts from scratch); in_range = rules._in_range's lru_cache (version ranges parsed once)."""
-    if optimisation == "parts":
-        original = expand_module.variant_facts
-        expand_module.variant_facts = lambda config, combo, lock, parts=None: original(config, combo, lock)  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            expand_module.variant_facts = original
-    elif optimisation == "in_range":
+    in_range = rules._in_range's lru_cache (version ranges parsed once). (expand's memo of facts parts went:
+    0.97x at the shipped matrix, 0.83x at 10,000 variants, 2026-12-01.)"""
+    if optimisation == "in_range":
         cached = rules._in_range
         rules._in_range = cached.__wrapped__  # type: ignore[assignment]
         try:
@@ -510,7 +502,7 @@ def without(optimisation: str) -> Iterator[None]:
         raise ValueError(optimisation)
 
 
-KEPT = ("parts", "in_range")
+KEPT = ("in_range",)
 
 
 def kept_speedups(config: Config, lock: Lock, repeat: int) -> dict:
