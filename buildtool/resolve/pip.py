@@ -27,8 +27,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..components import SYSTEM, flavor
-from ..config.model import Base, Config
+from ..components import flavor
+from ..config.model import Config
 from ..lock.format import Lock, PipPin, PipRequest, PipSet, bind_bases, dump_lock, load_lock
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
@@ -39,15 +39,6 @@ from .apt_resolve import utc_timestamp
 from .uv import ResolveError, UvJob, culprits, run_uv
 
 PYPI = "https://pypi.org/simple"
-
-
-def apt_names(config: Config, base: Base) -> tuple[str, ...]:
-    """Every apt name a layer on this base can ask for: the system layer and every flavor."""
-    names = set(SYSTEM.apt_packages(None, base))  # type: ignore[arg-type]
-    for entries in config.components.values():
-        for component in entries.values():
-            names.update(flavor(component.flavor).apt_packages(component, base))
-    return tuple(sorted(names))
 
 
 # --- pip (uv) -----------------------------------------------------------------------------

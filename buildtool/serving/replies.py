@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
+
+from ..checks.onnxruntime import outputs_match
 
 ATOL = 1e-4
 
@@ -41,18 +42,8 @@ def parse_response(status: int, body: bytes | str) -> dict[str, Any]:
 
 
 def compare_outputs(got: list[list[float]], want: list[list[float]], atol: float = ATOL) -> list[str]:
-    """What differs between served and expected outputs (empty when every value is within atol)."""
-    if len(got) != len(want):
-        return [f"{len(got)} rows, expected {len(want)}"]
-    problems = []
-    for r, (grow, wrow) in enumerate(zip(got, want)):
-        if len(grow) != len(wrow):
-            problems.append(f"row {r} has {len(grow)} values, expected {len(wrow)}")
-            continue
-        for c, (g, w) in enumerate(zip(grow, wrow)):
-            if not (math.isfinite(g) and abs(g - w) <= atol):
-                problems.append(f"y[{r}][{c}] = {g!r}, expected {w!r} (|diff| > {atol})")
-    return problems
+    """What differs between served and expected outputs (empty when every value is within atol): the image check's rule."""
+    return outputs_match(got, want, rtol=0.0, atol=atol)
 
 
 def assert_outputs(got: list[list[float]], want: list[list[float]], atol: float = ATOL) -> None:

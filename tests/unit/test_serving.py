@@ -190,7 +190,7 @@ def test_comparator_fails_on_wrong_numbers(case):
     assert compare_outputs(wrong, case.expected) == [f"y[1][0] = {wrong[1][0]!r}, expected {case.expected[1][0]!r} (|diff| > 0.0001)"]
     with pytest.raises(AssertionError, match=r"y\[1\]\[0\]"):
         assert_outputs(wrong, case.expected)
-    with pytest.raises(AssertionError, match="1 rows, expected 2"):
+    with pytest.raises(AssertionError, match="1 output rows, expected 2"):
         assert_outputs(wrong[:1], case.expected)
     with pytest.raises(AssertionError, match="row 0 has 2 values"):
         assert_outputs([wrong[0][:2], wrong[1]], case.expected)
