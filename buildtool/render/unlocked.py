@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..config.model import Config
 from ..errors import Location, NotLocked
 from ..lock.format import Lock, install_key
-from ..plan.apt_layers import apt_chain, node_apt_names
+from ..plan.apt_layers import apt_chain, node_apt_names, node_extra_names
 from ..plan.dag import Dag, Node
 
 HINT = "run `buildtool lock` (apt: network and the engine; `--only pip` needs just the network) and commit images.lock"
@@ -39,11 +39,12 @@ def node_unlocked(config: Config, lock: Lock, dag: Dag, node: Node, pip: bool = 
     the apt half only (render leaves a missing pip set to Lock.pip_set, whose message says more)."""
     out = []
     entry, where = wanted_by(config, node)
-    if node_apt_names(node):
+    if node_apt_names(node) or node_extra_names(node):
         locked = lock.bases.get(node.base.key)
         key = install_key(apt_chain(dag, node))
         if locked is None or key not in locked.installs:
-            out.append(Unlocked(node.id, "apt", entry, where, f".debs for {' '.join(node_apt_names(node))} on base {node.base.key}"))
+            names = node_apt_names(node) + node_extra_names(node)
+            out.append(Unlocked(node.id, "apt", entry, where, f".debs for {' '.join(names)} on base {node.base.key}"))
     if pip:
         from .render import node_pip_set_id, pip_requires, python_line
 
