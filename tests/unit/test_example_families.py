@@ -37,3 +37,15 @@ def test_example_validates_generates_and_lints(folder: Path, cli, tmp_path: Path
     assert dockerfiles
     lint = subprocess.run([_hadolint(), "--config", str(ROOT / ".hadolint.yaml"), *map(str, dockerfiles)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_onnxruntime_example_publishes_the_seeds_tags(cli) -> None:
+    import json
+
+    result = cli("list", "--config", ROOT / "examples" / "onnxruntime" / "images.yaml", "--format", "json")
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    assert {r["repository"] for r in rows} == {"onnxruntime"}
+    tags = {t for r in rows for t in r["tags"]}
+    assert {"latest", "latest-cuda", "latest-openvino"} <= tags
+    assert {r["os"] for r in rows} == {"ubuntu22.04", "ubuntu24.04"}
