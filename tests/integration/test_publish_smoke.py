@@ -165,6 +165,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     assert sorted(entries) == sorted(local_tags)
 
     # 3. every published tag resolves, in the registry, to the recorded digest.
+    from buildtool.edges.referrers import referrers_tag
     from buildtool.edges.registry import Credentials, RegistryClient
 
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
@@ -175,7 +176,8 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
         tags = [*entry["tags"], *entry["moving"]]
         assert entry["tags"] == [release, "h-" + entry["content_hash"][:20]], entry["tags"]
         assert entry["moving"], (name, "no moving tag")
-        assert sorted(api.tags(path)) == sorted(tags), (name, api.tags(path))
+        # plus the referrers tag schema's index of the digest's SBOM and provenance (issue 15)
+        assert sorted(api.tags(path)) == sorted([*tags, referrers_tag(entry["digest"])]), (name, api.tags(path))
         for tag in tags:
             assert api.manifest_digest(path, tag) == entry["digest"], (name, tag)
 
