@@ -202,15 +202,15 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
     note = ""
     try:
         rc.ping()
-        for p in plans:
-            registry_tags.update(rc.tags(p.path))
+        for path in sorted({p.path for p in plans}):  # images may share a repository (tags.publish)
+            registry_tags.update(rc.tags(path))
     except RegistryError as exc:
         if not opts.dry_run:
             raise
         note = f"registry not consulted ({exc}); N from the release record only"
     release, why = choose_release(config.tags.release, date, plans, record, registry_tags, pending)
     for p in plans:
-        p.immutable = [release, *p.immutable]
+        p.immutable = [p.release_tag(release), *p.immutable]
     plan = PublishPlan(registry, namespace, date, release, why, plans, note)
 
     if opts.dry_run:
@@ -339,6 +339,7 @@ def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revi
     for p in plan.images:
         pub = published[p.image]
         images[p.image] = {"repository": p.repository, "digest": pub.digest, "tags": list(p.immutable), "moving": list(pub.moving),
+                           "references": [f"{p.repository}:{t}" for t in [*p.immutable, *pub.moving]],
                            "node": p.node, "content_hash": p.content_hash, "components": p.components,
                            "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
         if attestations and p.image in attestations:

@@ -75,8 +75,10 @@ def release_pattern(template: str, date: str) -> re.Pattern[str]:
 
 def next_release_number(template: str, date: str, existing_tags: set[str]) -> int:
     """1 + the highest N among `existing_tags` that are release tags of `date` (1 when none)."""
-    pattern = release_pattern(template, date)
-    numbers = [int(m.group("n")) for t in existing_tags if (m := pattern.match(t))]
+    # A tag may carry the release inside it (an image's tags.publish `release`, e.g. 1.24.4-cuda-20261201.v2).
+    inner = release_pattern(template, date).pattern.removeprefix("^").removesuffix("$")
+    pattern = re.compile(rf"(?:^|(?<=[-_.])){inner}$")
+    numbers = [int(m.group("n")) for t in existing_tags if (m := pattern.search(t))]
     return max(numbers, default=0) + 1
 
 

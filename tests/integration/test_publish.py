@@ -88,7 +88,7 @@ def registry(docker_ok):
             subprocess.run(["rm", "-rf", f"/etc/docker/certs.d/{REGISTRY}"], check=False)
 
 
-def _config_g(env: dict[str, str]):
+def _config_g(env: dict[str, str], names: tuple[str, ...] = IMAGES):
     from buildtool.config.loader import load_config
     from buildtool.lock.format import load_lock
     from buildtool.plan.expand import select
@@ -96,7 +96,7 @@ def _config_g(env: dict[str, str]):
 
     config = load_config(REPO / "images.yaml", None, env)
     g = generate(config, load_lock(REPO / "images.lock"))
-    chosen = select(config, g.expansion.variants, "all", (f"name={','.join(IMAGES)}",))
+    chosen = select(config, g.expansion.variants, "all", (f"name={','.join(names)}",))
     return config, g, chosen
 
 
@@ -104,18 +104,17 @@ def _cli(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess.Com
     return subprocess.run([sys.executable, "-m", "buildtool", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def images(docker_ok):
-    """The two images: built (here, when missing) and with a passing verify record for their content hash."""
+def _ensure_built_and_verified(names: tuple[str, ...]) -> dict[str, str]:
+    """image -> local tag of `names`: built (here, when missing), each with a passing verify record for its content hash."""
     from buildtool.publish.plan import verify_records
     from buildtool.verify.runner import image_present
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDTOOL_")}
-    config, g, chosen = _config_g(env)
-    if sorted(v.name for v in chosen) != sorted(IMAGES):
-        pytest.skip(f"images.yaml no longer has {IMAGES}")
+    config, g, chosen = _config_g(env, names)
+    if sorted(v.name for v in chosen) != sorted(names):
+        pytest.skip(f"images.yaml no longer has {names}")
     tags = {v.name: g.rendered[g.dag.variant_node[v.name]].tag for v in chosen}
-    selection = ["--group", "all", "--filter", f"name={','.join(IMAGES)}"]
+    selection = ["--group", "all", "--filter", f"name={','.join(names)}"]
     if not all(image_present(t) for t in tags.values()):
         for step in (["bases", *selection], ["build", *selection]):
             done = _cli(*step, env=env)
@@ -125,6 +124,12 @@ def images(docker_ok):
         done = _cli("verify", *selection, env=env)
         assert done.returncode == 0, f"buildtool verify failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return tags
+
+
+@pytest.fixture(scope="session")
+def images(docker_ok):
+    """The two images: built (here, when missing) and with a passing verify record for their content hash."""
+    return _ensure_built_and_verified(IMAGES)
 
 
 def _publish_entry() -> list[str]:
@@ -356,6 +361,61 @@ def test_republishing_unchanged_images_pushes_no_layers(ctx):
     assert new_logs, "no publish log written"
     layer_lines = [line for log in new_logs for line in log.read_text().splitlines() if " layer " in line]
     assert layer_lines and all(line.endswith("Layer already exists") for line in layer_lines), layer_lines[:5]
+
+
+# Two ONNX Runtime CPU images that images.yaml publishes into one repository (tags.publish): `latest` on one of them.
+SHARED = ("onnxruntime1.23.2-cpu-ubuntu24.04", "onnxruntime1.23.2-cpu-debian12")
+
+
+def test_images_sharing_a_repository_land_as_repository_tag_pairs(ctx, docker_ok):
+    """repository:tag, not image name: both images in <namespace>/onnxruntime, each under its own versioned and release
+    tags, `latest` on the Ubuntu 24.04 one only; pulled back by repository:tag, each is the image the record names."""
+    from buildtool.edges.referrers import referrers_tag
+
+    local = _ensure_built_and_verified(SHARED)
+    dirs = {name: ctx.base / f"shared-{name}" for name in ("releases", "state", "logs")}
+    cmd = [sys.executable, *_publish_entry(), "--group", "all", "--filter", f"name={','.join(SHARED)}", "--date", DATE, "--format", "json",
+           "--releases", str(dirs["releases"]), "--state", str(dirs["state"]), "--logs", str(dirs["logs"]), "--reports", str(REPO / "reports")]
+    t = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, env=ctx.env, capture_output=True, text=True, timeout=1800)
+    ctx.outputs += [done.stdout, done.stderr]
+    ctx.timings["shared repository publish"] = round(time.monotonic() - t, 1)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    release = result["release"]
+    repo = f"{REGISTRY}/{ctx.namespace}/onnxruntime"
+    record = json.loads(Path(result["record"]).read_text())["releases"][-1]["images"]
+    assert sorted(record) == sorted(SHARED)
+    reg = api(ctx)
+    in_registry = set(reg.tags(f"{ctx.namespace}/onnxruntime"))
+    expected: set[str] = set()
+    for name, entry in record.items():
+        assert entry["repository"] == repo, entry
+        version_tag = name.replace("onnxruntime", "", 1).replace("-cpu", "", 1)  # 1.23.2-ubuntu24.04
+        assert entry["tags"] == [f"{version_tag}-{release}", "h-" + entry["content_hash"][:20]], entry["tags"]
+        assert entry["moving"] == ([version_tag, "latest"] if name.endswith("ubuntu24.04") else [version_tag]), entry["moving"]
+        assert entry["references"] == [f"{repo}:{t}" for t in [*entry["tags"], *entry["moving"]]]
+        expected.update([*entry["tags"], *entry["moving"], referrers_tag(entry["digest"])])  # + its SBOM/provenance index (issue 15)
+        for tag in [*entry["tags"], *entry["moving"]]:
+            assert reg.manifest_digest(f"{ctx.namespace}/onnxruntime", tag) == entry["digest"], (name, tag)
+    assert in_registry == expected, (sorted(in_registry), sorted(expected))
+    assert [r for r in repos(ctx) if r.endswith("/onnxruntime1.23.2-cpu-ubuntu24.04")] == []  # no per-image repository
+
+    # Pull onnxruntime:latest back (no local reference to it left): it is the Ubuntu 24.04 image, labels and all.
+    client = docker_ok
+    auth = {"username": ctx.registry.user, "password": ctx.registry.password}
+    entry = record["onnxruntime1.23.2-cpu-ubuntu24.04"]
+    for image in client.images.list(name=repo):
+        for tag in image.tags:
+            if tag.startswith(repo + ":"):
+                client.api.remove_image(tag, noprune=True)
+    for item in client.api.pull(repo, tag="latest", stream=True, decode=True, auth_config=auth):
+        assert "error" not in item and "errorDetail" not in item, item
+    pulled = client.images.get(f"{repo}:latest")
+    assert pulled.id == client.images.get(local["onnxruntime1.23.2-cpu-ubuntu24.04"]).id
+    assert f"{repo}@{entry['digest']}" in pulled.attrs["RepoDigests"]
+    assert pulled.attrs["Config"]["Labels"]["org.opencontainers.image.title"] == "onnxruntime1.23.2-cpu-ubuntu24.04"
+    client.api.remove_image(f"{repo}:latest", noprune=True)
 
 
 def test_password_appears_nowhere(ctx):

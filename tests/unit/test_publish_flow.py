@@ -29,15 +29,18 @@ def _config(registry="reg.example:5000", namespace="ns", moving=("latest",)):
     return SimpleNamespace(site=site, tags=tags, path="images.yaml")
 
 
-def _matrix(names=("alpha", "beta")):
+def _matrix(names=("alpha", "beta"), moving=("latest",)):
+    from buildtool.plan.references import ImageRefs
+
     variant_node, rendered, chosen = {}, {}, []
+    references = {n: ImageRefs(n, tuple(moving), ("", "")) for n in names}
     for i, name in enumerate(names):
         node = f"node.{name}"
         h = f"{i + 1:x}" * 64
         variant_node[name] = node
         rendered[node] = SimpleNamespace(tag=f"buildtool/{node}:h-{h[:20]}", hash=h)
         chosen.append(SimpleNamespace(name=name, facts={"os.tag": "debian12", "python.bin": "/opt/venv/bin"}))
-    return SimpleNamespace(dag=SimpleNamespace(variant_node=variant_node), rendered=rendered), chosen
+    return SimpleNamespace(dag=SimpleNamespace(variant_node=variant_node), rendered=rendered, references=references), chosen
 
 
 class FakeAPI:
