@@ -216,7 +216,8 @@ def images_yaml(shape: Shape) -> str:
             "      flavor: ort-cuda",
             f'      version: "1.24.{i}"',
             '      cuda: "12.8"',
-            '      extra_wheels: {nvidia-curand-cu12: "10.3.9.90", nvidia-cufft-cu12: "11.3.3.83"}',
+            # Not cuFFT/cuRAND: those must match each synthetic image's CUDA line (render/cuda_pins.py).
+            '      extra_wheels: {flatbuffers: "25.2.10"}',
             '      tag: "onnxruntime{version}-cuda"',
         ]
         orts.append(key)

@@ -51,6 +51,11 @@ class UserError(Exception):
         return "\n  ".join(parts)
 
 
+class NotLocked(UserError):
+    """A pin images.yaml asks for that the lock does not have yet (not a stale or malformed one): `validate` and `list`
+    go on without it, what must write the pin fails, naming the images.yaml entry that asks for it."""
+
+
 class OperationError(Exception):
     """An environment failure (engine, network, registry): exit 1 with a one-line message."""
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 
+from ..config.templating import versions_agree
 from .base import CheckFailed, CheckImpl, Image, Probe, expect, normalize
+from .probes import source
 
 MPIRUN_VERSION = Probe("mpirun-version", "command -v mpirun && mpirun --version 2>&1")
 # Open MPI refuses to place 2 ranks on fewer slots without --oversubscribe; MPICH and Intel MPI take plain -n 2.
@@ -16,6 +19,7 @@ TWO_RANKS = Probe("mpi-two-ranks", _LAUNCH + "hostname", timeout=90)
 MPI4PY_SCRIPT = ("from mpi4py import MPI; c = MPI.COMM_WORLD; "
                  "print(c.Get_rank(), c.Get_size(), c.allreduce(c.Get_rank() + 1), MPI.Get_library_version().splitlines()[0].strip())")
 MPI4PY = Probe("mpi-mpi4py", _LAUNCH + f"python -c '{MPI4PY_SCRIPT}'", timeout=90)
+MPI_LIBRARY = Probe("mpi-library", f"python -c {shlex.quote(source('mpi_library.py'))}")
 
 _VERSION = re.compile(r"\d+(?:\.\d+)+")
 
@@ -82,7 +86,50 @@ def _run_evaluate(image: Image, params: dict) -> str:
     return f"2 ranks ran; mpi4py {image.pip['mpi4py']} allreduce ok ({library})"
 
 
+def claim_problems(claims: dict[str, str], reported: dict[str, list[str]]) -> list[str]:
+    """What a name or a label claims against what the image reports: each claimed version must agree with a version
+    each reporter prints ("mpirun (Open MPI) 5.0.9"), so an image named "openmpi5.0" that carries 4.1.6 fails."""
+    problems = []
+    for where, claim in sorted(claims.items()):
+        for who, found in sorted(reported.items()):
+            if not any(versions_agree(claim, v) for v in found):
+                problems.append(f"{where} says {claim}, {who} reports {', '.join(found) or 'no version'}")
+    return problems
+
+
+def claimed_versions(image: Image, params: dict) -> dict[str, str]:
+    """The MPI versions the image's name (its MPI tag part, as planned) and its mpi version label claim."""
+    claims = {}
+    for i, version in enumerate(params.get("claims", ())):
+        claims[f"the name's MPI part {params['tag']!r}" + (f" (#{i + 1})" if i else "")] = version
+    label = image.labels.get("io.buildtool.mpi.version")
+    if label:
+        claims[f"label io.buildtool.mpi.version={label!r}"] = label
+    return claims
+
+
+def _claims_probes(image: Image, params: dict) -> list[Probe]:
+    return [MPIRUN_VERSION, MPI_LIBRARY]
+
+
+def _claims_evaluate(image: Image, params: dict) -> str:
+    expect(str(params.get("tag", "")) in image.name, f"the image name {image.name!r} does not contain its MPI part {params.get('tag')!r}")
+    run, lib = image.result(MPIRUN_VERSION.key), image.result(MPI_LIBRARY.key)
+    expect(run.ok, f"`mpirun --version` failed (exit {run.rc}): {run.brief()}")
+    expect(lib.ok, f"reading MPI_Get_library_version failed (exit {lib.rc}): {lib.brief()}")
+    library = lib.stdout.strip().split("\t", 1)[-1]
+    reported = {"mpirun --version": reported_versions(run.stdout.split("Report bugs", 1)[0]),
+                "MPI_Get_library_version": reported_versions(library)[:1]}
+    claims = claimed_versions(image, params)
+    problems = claim_problems(claims, reported)
+    if problems:
+        raise CheckFailed("the image's name or labels claim another MPI than it carries: " + "; ".join(problems))
+    return f"{len(claims)} claims agree with mpirun and the library ({library})"
+
+
 CHECKS = {
+    "name-matches-mpi": CheckImpl(_claims_probes, _claims_evaluate,
+                                  "the version in the image's name and its mpi label agree with `mpirun --version` and libmpi's own"),
     "mpirun-version": CheckImpl(_version_probes, _version_evaluate, "`mpirun --version` contains the pinned version"),
     "two-rank-run": CheckImpl(_run_probes, _run_evaluate, "`mpirun -n 2` as the non-root user; mpi4py allreduce under mpirun"),
 }

@@ -11,7 +11,8 @@ from ..config.loader import load_config
 from ..config.model import Config, Variant
 from ..lock.format import Lock, bind_bases, load_lock
 from ..plan.expand import select
-from ..render.generate import Generated, generate
+from ..render.generate import Generated, generate, plan_only
+from ..render.unlocked import NotLocked, Unlocked, unlocked_nodes
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -58,6 +59,16 @@ class Inputs:
     def generated(self) -> tuple[Config, Generated]:
         config, lock = self.load()
         return config, generate(config, lock)
+
+    def planned(self) -> tuple[Config, Generated, tuple[Unlocked, ...]]:
+        """What `validate` and `list` read: everything generated, or, for a family the lock does not cover yet, its
+        names and DAG unrendered (`rendered` empty) with the pins it still needs (render/unlocked.py)."""
+        config, lock = self.load()
+        try:
+            return config, generate(config, lock), ()
+        except NotLocked:
+            g = plan_only(config, lock)
+            return config, g, unlocked_nodes(config, lock, g.dag)
 
 
 @dataclass(frozen=True)

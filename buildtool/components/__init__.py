@@ -24,6 +24,7 @@ from .intelmpi import IntelMpiFlavor
 from .mpich import MpichFlavor
 from .none import NoneFlavor
 from .openmpi import OpenMpiFlavor
+from .openmpi_wheels import OpenMpiWheelsFlavor
 from .ort_cpu import OrtCpuFlavor
 from .ort_cuda import OrtCudaFlavor
 from .ort_openvino import OrtOpenvinoFlavor
@@ -42,6 +43,7 @@ FLAVORS: dict[str, Flavor] = {
         OpenMpiFlavor(),
         MpichFlavor(),
         IntelMpiFlavor(),
+        OpenMpiWheelsFlavor(),
         CudaWheelsFlavor(),
         CudaImageFlavor(),
         CudaAptFlavor(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..config.templating import name_claims
 from .base import Check, Column, Flavor
 
 
@@ -15,4 +16,6 @@ class MpiFlavor(Flavor):
 
     def checks(self, component, facts):
         return (Check("mpi", "mpirun-version", {"flavor": self.name, "version": facts["mpi.version"]}),
+                Check("mpi", "name-matches-mpi", {"tag": facts["mpi.tag"],
+                                                  "claims": list(name_claims(component.fields.get("tag", ""), facts["mpi.version"]))}),
                 Check("mpi", "two-rank-run", {"mpi4py": bool(facts["mpi.mpi4py"])}))

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from ..config.schema import Version
-from ._mpi import MpiFlavor
-from ._wheels import WheelFlavor
+from ._pip_mpi import PipMpiFlavor
 
 
-class IntelMpiFlavor(MpiFlavor, WheelFlavor):
+class IntelMpiFlavor(PipMpiFlavor):
     name = "intelmpi"
-    fields = {"version": Version(), "mpi4py": Version()}
-    required = ("version",)
-    template = "intelmpi.Dockerfile.j2"
-
-    def direct_wheels(self, component):
-        return (f"impi-rt=={component.fields['version']}",) + self.mpi4py(component)
-
-    def facts(self, component, base, apt_pins):
-        return {"version": component.fields["version"], "mpi4py": component.fields.get("mpi4py", "")}
+    package = "impi-rt"
+    library = "libmpi.so.12"
 
     def env(self, component, facts):
         return {"I_MPI_ROOT": facts["python.prefix"]}

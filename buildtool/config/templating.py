@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+VERSION = re.compile(r"\d+(?:\.\d+)+")  # a dotted version inside an image name's text ("openmpi5.0" -> 5.0)
 PLACEHOLDER_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
 EXPECTED = "literal text and plain {name} placeholders (no '.attr', '[item]', ':spec' or '!conversion'; '{{' and '}}' for braces)"
 
@@ -79,3 +80,22 @@ def syntax_problem(template: str) -> str | None:
     except TemplateSyntaxError as exc:
         return str(exc)
     return None
+
+
+def name_claims(template: str, version: str) -> tuple[str, ...]:
+    """The MPI versions an MPI component's tag template makes its part of image names claim: versions written literally
+    ("openmpi5.0") and the layer's version where the template says {version}; other placeholders ({mpi4py}) claim
+    nothing about the MPI."""
+    out: list[str] = []
+    for literal, name in parse(template):
+        out += VERSION.findall(literal)
+        if name == "version" and version:
+            out.append(version)
+    return tuple(dict.fromkeys(out))
+
+
+def versions_agree(claim: str, found: str) -> bool:
+    """Equal on every part the shorter one has: a name's 5.0 agrees with 5.0.9, Intel MPI's report 2021.17 with a pin
+    2021.17.2; 5.0 and 4.1.6, or 5.0.9 and 5.0.8, do not."""
+    a, b = claim.split("."), found.split(".")
+    return a[:len(b)] == b[:len(a)]

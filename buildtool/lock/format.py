@@ -24,7 +24,7 @@ from typing import Any
 from ..config.model import Config
 from ..config.schema import DebPackage, DebVersion, Dict, Int, List, Map, Sha256, Str, Version, fail
 from ..config.source import Said, SourceDoc, load_json_or_yaml
-from ..errors import Location, UserError
+from ..errors import Location, NotLocked, UserError
 from ..hashing import short_hash
 from ..jsonfmt import to_json
 
@@ -249,7 +249,7 @@ class Lock:
         if before is not None:
             differ = [n for n in ("python", "requires", "constraints") if getattr(before.request, n) != getattr(request, n)]
             changed = f" (images.lock has node {node_id}'s earlier set, with other {' and '.join(differ)})"
-        raise UserError(f"node {node_id} needs pip pins images.lock does not have{changed}", where=asked_at, key=asked_by,
+        raise NotLocked(f"node {node_id} needs pip pins images.lock does not have{changed}", where=asked_at, key=asked_by,
                         expected=f"pins for {', '.join(request.requires)} on Python {request.python}"
                                  + (f" under {len(request.constraints)} ancestor pins" if request.constraints else ""),
                         found=Said(f"no pip set {set_id} in {Path(self.path).name}" if self.doc else "no lock file"),

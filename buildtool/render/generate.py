@@ -8,7 +8,9 @@ from ..config.model import Config
 from ..lock.format import Lock, bind_bases
 from ..plan.dag import Dag, build_dag
 from ..plan.expand import Expansion, expand, in_group
+from ..plan.name_claims import check_mpi_names
 from ..plan.references import ImageRefs, all_refs
+from .cuda_pins import check_cuda_pins
 from .outputs import bake_json, ci_matrices, images_table, plan_json
 from .render import RenderedNode, render_dag
 
@@ -34,8 +36,22 @@ def generate(config: Config, lock: Lock) -> Generated:
     config = bind_bases(config, lock)
     expansion = expand(config, lock)
     dag = build_dag(config, expansion.variants)
+    check_cuda_pins(config, dag, lock)
+    check_mpi_names(config, dag)
     rendered = render_dag(config, lock, dag)
     return assemble(config, expansion, dag, rendered)
+
+
+def plan_only(config: Config, lock: Lock) -> Generated:
+    """Names, groups and the layer DAG without rendering (`rendered` empty): what `validate` and `list` show of a
+    family whose lock does not have every pin yet (render/unlocked.py says which)."""
+    config = bind_bases(config, lock)
+    expansion = expand(config, lock)
+    dag = build_dag(config, expansion.variants)
+    check_cuda_pins(config, dag, lock)
+    check_mpi_names(config, dag)
+    groups = group_members(config, expansion)
+    return Generated(expansion, dag, {}, groups, {}, "", all_refs(config, expansion.variants, groups))
 
 
 def assemble(config: Config, expansion: Expansion, dag: Dag, rendered: dict[str, RenderedNode]) -> Generated:

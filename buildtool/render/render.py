@@ -22,6 +22,7 @@ from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
 from . import node_frame
 from .extras import render_extras
+from .unlocked import node_unlocked, not_locked_error
 
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
 
@@ -220,6 +221,9 @@ class _Pass:
         files = dict(fl.context_files(component, node.facts))
         chain = apt_chain(self.dag, node)
         debs: tuple[DebPin, ...] = ()
+        missing = node_unlocked(self.config, lock, self.dag, node, pip=False)
+        if missing:  # named at the images.yaml entry that asks for the pins, not at the lock
+            raise not_locked_error(missing[0])
         extras_body = ""
         if node.extras:  # the extras' own closure is the chain's last entry (plan/apt_layers.py)
             extras_body = render_extras(self.env, self.config, node, lock.layer_debs(node.base.key, chain), files, self.apt_roots(node.base.key))

@@ -32,6 +32,7 @@ from ..config.model import Config
 from ..lock.format import Lock, PipPin, PipRequest, PipSet, bind_bases, dump_lock, load_lock
 from ..plan.dag import Dag, Node, build_dag
 from ..plan.expand import expand
+from ..render.cuda_pins import check_cuda_pins, locked_problems
 from ..render.render import node_pip_set_id, pip_request
 from ..render.writer import write_file_atomically
 from .apt_resolve import utc_timestamp
@@ -85,8 +86,9 @@ class PipResolver:
     for the sets that require or pin one of `upgrade_packages`; every other set keeps its pins byte-identical."""
 
     def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int, upgrade: bool = False,
-                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None) -> None:
+                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None, config: Config | None = None) -> None:
         self.dag, self.lock, self.index, self.jobs, self.upgrade = dag, lock, index, max(1, jobs), upgrade
+        self.config = config  # to name the images.yaml entry a failed set comes from
         self.upgrade_packages = frozenset(str(canonicalize_name(n)) for n in upgrade_packages)
         self.ca_bundle = ca_bundle
         self.cache: dict[UvJob, tuple[PipPin, ...] | ResolveError] = {}
@@ -163,7 +165,13 @@ class PipResolver:
         result, request = self.cache[job], job.request
         if isinstance(result, ResolveError):
             self.failed.add(node.id)
-            print(f"error: the pip set of {node.id} (Python {request.python}) did not resolve: requirement "
+            entry = ""
+            if self.config is not None:
+                from ..render.unlocked import wanted_by
+
+                key, where = wanted_by(self.config, node)
+                entry = f"{where}: {key}: "
+            print(f"error: {entry}the pip set of {node.id} (Python {request.python}) did not resolve: requirement "
                   f"{', '.join(culprits(request.requires, str(result)))}; uv says:\n    {result}", file=sys.stderr)
             return
         self.lock.pip[self.set_id(node)] = PipSet(request.python, request.requires, request.constraints, result)
@@ -174,11 +182,15 @@ def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, up
     """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`; with
     `upgrade_packages`, also those that contain one of them)."""
     dag = build_dag(config, expand(config, lock).variants)
-    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
+    check_cuda_pins(config, dag, None)  # a configured library off the image's CUDA line is an images.yaml error: before any uv run
+    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, config)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):
         print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
     ok = resolver.resolve()
+    for problem in locked_problems(dag, lock):  # an unpinned dependency that moved off the line: say which images.yaml pin is missing
+        print(problem.render().replace(f"{lock.path}: ", ""), file=sys.stderr)
+        ok = False
     if upgrade_packages and not upgrade:
         print(f"--upgrade-package {' '.join(sorted(resolver.upgrade_packages))}: re-resolved {len(resolver.resolved)} sets"
               + (f" ({', '.join(sorted(resolver.resolved))})" if resolver.resolved else ""))

@@ -283,3 +283,27 @@ def test_missing_image_is_an_error_not_a_pass(smoke, tmp_path):
     rc, by_image, summary = verify([ghost], tmp_path)
     assert rc != 0 and not summary.ok
     assert "not on the engine" in by_image[ghost["image"]].error
+
+
+def test_name_claiming_another_mpi_fails_name_matches_mpi(smoke, images, tmp_path):
+    """AzureML-Containers#133: an image named openmpi4.1.0 that carried 3.1.2. A real image FROM a built smoke MPI
+    image, named and labelled as an images.yaml with a literal MPI tag (`tag: "openmpi4.1.0"`) would name it, fails
+    mpi/name-matches-mpi, while the intact image passes it."""
+    import re
+
+    intact = need(smoke, "mpi/name-matches-mpi")
+    part = next(c["params"]["tag"] for c in intact["checks"] if c["id"] == "mpi/name-matches-mpi")
+    carried = next(c["params"]["version"] for c in intact["checks"] if c["id"] == "mpi/mpirun-version")
+    claim = "3.1.2" if carried.startswith("4.1.0") else "4.1.0"
+    lying = re.sub(r"\d+(?:\.\d+)+", claim, part) if re.search(r"\d", part) else part + claim
+    name = intact["image"].replace(part, lying, 1)
+    tag = images.build("mpi-name-lies", f'FROM {intact["tag"]}\nLABEL io.buildtool.mpi.version="{claim}" org.opencontainers.image.title="{name}"\n')
+    broken = copy.deepcopy(intact)
+    broken.update(image=name, tag=tag)
+    set_params(broken, "mpi/name-matches-mpi", tag=lying, claims=[claim])  # what a literal `tag: "openmpi4.1.0"` plans
+    rc, by_image, _ = verify([intact, broken], tmp_path)
+    assert rc != 0
+    assert status(by_image[intact["image"]], "mpi/name-matches-mpi")[0] == "passed", status(by_image[intact["image"]], "mpi/name-matches-mpi")
+    state, message = status(by_image[name], "mpi/name-matches-mpi")
+    assert state == "failed" and f"says {claim}" in message and carried.split(".")[0] in message, message
+    assert "mpirun --version" in message and "MPI_Get_library_version" in message, message

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config, g = Inputs.from_args(args).generated()
+    config, g, _ = Inputs.from_args(args).planned()  # a family not locked yet lists too (tag: "not locked")
     if args.why_excluded:
         dropped = [{"combination": dict(d.combo), "reason": d.reason} for d in g.expansion.dropped]
         if args.format == "json":
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     for v in Selection.from_args(args).apply(config, g):
         nid = g.dag.variant_node[v.name]
         refs = g.references[v.name]  # where publish pushes it (plan/references.py), without the site's registry/namespace
-        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag, "repository": refs.repository,
+        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag if nid in g.rendered else "not locked", "repository": refs.repository,
                      "tags": list(refs.moving), "release_tag": refs.release_template(config.tags.release),
                      "groups": sorted(k for k, members in g.groups.items() if v.name in members)})
     if args.format == "json":
