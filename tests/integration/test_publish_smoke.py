@@ -165,6 +165,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     assert sorted(entries) == sorted(local_tags)
 
     # 3. every published tag resolves, in the registry, to the recorded digest.
+    from buildtool.edges.referrers import referrers_tag
     from buildtool.edges.registry import Credentials, RegistryClient
 
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
@@ -205,7 +206,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     figures["sbom_bytes"], figures["sbom_packages"], figures["provenance_bytes"] = {}, {}, {}
     t = time.monotonic()
     for name, entry in sorted(entries.items()):
-        path, digest, att = f"{namespace}/{name}", entry["digest"], entry["attestations"]
+        path, digest, att = entry["repository"].split("/", 1)[1], entry["digest"], entry["attestations"]
         listed, via = refs.referrers(path, digest)
         assert via == "tag schema", (name, via)
         by_digest = {d.digest: d for d in listed}
