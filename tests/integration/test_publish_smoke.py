@@ -171,7 +171,6 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
     user = registry["settings"]["BUILDTOOL_REGISTRY_USER"]
     api = RegistryClient(registry["addr"], Credentials(user, password, "test"), verify=registry["settings"]["BUILDTOOL_REGISTRY_CA"])
-    from buildtool.edges.referrers import referrers_tag
 
     # Images may share a repository (tags.publish: the ONNX Runtime images are all in `onnxruntime`): each
     # repository holds exactly the tags of its images, and every full reference the record names resolves.
