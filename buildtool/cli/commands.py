@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from ..config.loader import load_config
-from ..config.model import AXES, Config
+from ..config.model import AXES, DEFAULT_PLATFORM, Config
 from ..errors import Location, UserError
-from ..lock.format import bind_bases, load_lock
+from ..lock.format import bind_bases, load_lock, platform_lock
 from ..plan.ci_plan import level_matrix, restrict_to_nodes, selected_nodes, selection_levels
 from ..plan.expand import select
+from ..plan.platforms import check_platform, platform_config, slug
 from ..render.generate import Generated, generate
 from ..render.outputs import splice_readme
 from ..render.writer import PreparedFile, check_output_folder, diff_trees, read_tree, write_tree_atomically
@@ -32,9 +33,27 @@ def _generated(args: argparse.Namespace) -> tuple[Config, Generated]:
 
 
 def _selected(args: argparse.Namespace) -> tuple[Config, Generated, tuple]:
-    """The config, everything generated, and the variants --group/--filter select."""
-    config, g = _generated(args)
+    """The config, everything generated, and the variants --group/--filter select (on --platform: that
+    platform's config and render; the stages below never see another platform)."""
+    platform = check_platform(getattr(args, "platform", DEFAULT_PLATFORM))
+    config, lock = _inputs(args)
+    g = generate(config, lock)
+    if platform != DEFAULT_PLATFORM:
+        config, g = on_platform(args, config, lock, g, platform)
     return config, g, select(config, g.expansion.variants, args.group, tuple(args.filter))
+
+
+def on_platform(args: argparse.Namespace, config: Config, lock, g: Generated, platform: str) -> tuple[Config, Generated]:
+    """The config and render of one more platform; its build contexts are generated/platforms/<os>-<arch>/."""
+    check_platform(platform)
+    if platform not in g.platforms:
+        raise UserError(f"no image of {args.config} is made for {platform}", where=Location("--platform"), key="--platform",
+                        expected="a platform some base lists in `platforms:` (" + ", ".join([DEFAULT_PLATFORM, *g.platforms]) + ")",
+                        found=platform)
+    if getattr(args, "out", None) is not None or hasattr(args, "out"):
+        beside_config(args)
+        args.out = Path(args.out) / "platforms" / slug(platform)
+    return bind_bases(platform_config(config, platform), platform_lock(lock, platform)), g.platforms[platform]
 
 
 def _readme_text(config: Config, readme: Path, generated: Generated) -> tuple[str, str] | None:
@@ -64,6 +83,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    check_platform(args.platform)
     config, g = _generated(args)
     if args.why_excluded:
         rows = [{"combination": dict(d.combo), "reason": d.reason} for d in g.expansion.dropped]
@@ -74,22 +94,25 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(" ".join(f"{a}={v}" for a, v in d.combo) + f"\n    dropped by {d.reason}")
             print(f"{len(rows)} combinations dropped")
         return EXIT_OK
-    chosen = select(config, g.expansion.variants, args.group, tuple(args.filter))
+    whole = g
+    config, g, chosen = _selected(args) if args.platform != DEFAULT_PLATFORM else (config, g, select(config, g.expansion.variants, args.group,
+                                                                                                         tuple(args.filter)))
     rows = []
     for v in chosen:
         nid = g.dag.variant_node[v.name]
         rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag,
-                     "groups": sorted(k for k, members in g.groups.items() if v.name in members)})
+                     "groups": sorted(k for k, members in g.groups.items() if v.name in members),
+                     "platform": args.platform, "platforms": list(whole.image_platforms(v.name))})
     if args.format == "json":
         emit_json(rows)
         return EXIT_OK
-    cols = ["image", *AXES, "groups"]
-    table = [[r[c] if c != "groups" else ",".join(r[c]) for c in cols] for r in rows]
+    cols = ["image", *AXES, "groups", "platforms"]
+    table = [[r[c] if c not in ("groups", "platforms") else ",".join(r[c]) for c in cols] for r in rows]
     widths = [max(len(c), *(len(str(t[i])) for t in table)) if table else len(c) for i, c in enumerate(cols)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)))
     for t in table:
         print("  ".join(str(x).ljust(w) for x, w in zip(t, widths)))
-    print(f"{len(rows)} images (group {args.group or config.default_group})")
+    print(f"{len(rows)} images (group {args.group or config.default_group}, platform {args.platform})")
     return EXIT_OK
 
 
@@ -179,6 +202,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
         print("error: --upgrade-package moves pip pins; it cannot go with --only apt", file=sys.stderr)
         return EXIT_USAGE
     only = "pip" if args.upgrade_package and args.only is None else args.only  # moving one pip package never re-locks the bases
+    if args.platform != DEFAULT_PLATFORM:
+        from ..lock.platform_lock import resolve_platform_lock
+
+        return EXIT_OK if resolve_platform_lock(config, lock_path, check_platform(args.platform), only, args.jobs, tuple(args.base),
+                                                args.upgrade, tuple(args.upgrade_package)) else EXIT_FAILED
     return EXIT_OK if resolve_lock(config, lock_path, only=only, jobs=args.jobs, bases=tuple(args.base), upgrade=args.upgrade,
                                    upgrade_packages=tuple(args.upgrade_package)) else EXIT_FAILED
 
@@ -230,7 +258,8 @@ def cmd_bases(args: argparse.Namespace) -> int:
 
     config, g, chosen = _selected(args)
     lock_path = args.lock or args.config.with_name("images.lock")
-    lock = load_lock(lock_path)
+    platform = getattr(args, "platform", DEFAULT_PLATFORM)
+    lock = platform_lock(load_lock(lock_path), platform)
     keys = sorted({v.get("os") for v in chosen})
     results: list = []
     refresh = getattr(args, "refresh_stale", False)
@@ -239,6 +268,10 @@ def cmd_bases(args: argparse.Namespace) -> int:
     drifted = {r.base: r.image_id for r in results if r.ok and r.drift}
     if rc != 0 or not drifted:
         return rc
+    if platform != DEFAULT_PLATFORM:  # another platform's pins are re-locked by a deliberate lock of that platform
+        print(f"error: {', '.join(sorted(drifted))} for {platform}: the archive moved since the lock; run "
+              f"`buildtool lock --platform {platform} --only apt` and `buildtool generate`", file=sys.stderr)
+        return EXIT_FAILED
     # The archive moved since the lock: these bases were bootstrapped with other packages. Re-lock just them.
     why = "; ".join(f"base {r.base} bootstrapped with {len(r.drift)} other packages ({', '.join(r.drift[:3])})" for r in results if r.drift)
     return refresh_bases(args, config, lock_path, sorted(drifted), why, images=drifted)

@@ -33,6 +33,8 @@ def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", default=None, help="a group from images.yaml, or 'all' (default: the default group)")
     p.add_argument("--filter", action="append", default=[], metavar="AXIS=V[,V]",
                    help="narrow the selection: os=, python=, mpi=, accelerator=, onnxruntime= or name=GLOB (repeatable)")
+    p.add_argument("--platform", default="linux/amd64", metavar="OS/ARCH",
+                   help="the platform to select, build, verify or publish for: linux/amd64 (default) or linux/arm64")
 
 
 def _format(p: argparse.ArgumentParser) -> None:
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh-stale", action="store_true",
                    help="re-lock only the bases with stale pins or a moved base, announce what moved, regenerate generated/")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--check output")
+    p.add_argument("--platform", default="linux/amd64", metavar="OS/ARCH",
+                   help="resolve this platform's pins (linux/arm64: its own section of images.lock, bases bootstrapped for arm64)")
 
     _ci(sub)
     return parser

@@ -9,6 +9,8 @@ from ._wheels import WheelFlavor
 
 class IntelMpiFlavor(MpiFlavor, WheelFlavor):
     name = "intelmpi"
+    platforms = ("linux/amd64",)
+    platforms_reason = "impi-rt publishes manylinux x86_64 wheels only (no aarch64 on PyPI)"
     fields = {"version": Version(), "mpi4py": Version()}
     required = ("version",)
     template = "intelmpi.Dockerfile.j2"

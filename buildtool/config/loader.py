@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..components import FLAVORS, flavor, flavors_for, property_names, property_values
-from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .model import AXES, DEFAULT_PLATFORM, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .model import PLATFORMS as PLATFORM_CHOICES
 from .schema import (
     AbsPath,
     Any_,
@@ -70,6 +71,7 @@ BASE = Map(
         "bootstrap": BOOTSTRAP,
         "provides": Dict(Version(), what="a mapping of what the image ships to its exact version (cuda, cudnn, nccl)"),
         "resolve_on": Name(),
+        "platforms": List(Str(choices=PLATFORM_CHOICES), min_items=1, unique=True),
     },
     required=("family", "version", "codename", "image", "python", "tag"),
     what="a base",
@@ -279,6 +281,7 @@ def _base(doc: SourceDoc, key: str, raw: dict[str, Any]) -> Base:
                             boot.get("security_mirror", ""), boot.get("script", "")) if boot else None,
         provides=tuple(sorted(raw.get("provides", {}).items())),
         resolve_on=raw.get("resolve_on", ""),
+        platforms=tuple(raw.get("platforms", (DEFAULT_PLATFORM,))),
     )
 
 

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.model import Config, Variant
+from ..config.model import DEFAULT_PLATFORM, Config, Variant
 from ..edges.git import git_revision
 from ..errors import OperationError
 from ..lock.apt_sources import fetch_roots
-from ..lock.format import Lock, load_lock
+from ..lock.format import Lock, load_lock, platform_lock
 from ..render.generate import Generated
 from . import client as engine
 from .interrupts import sigterm_as_interrupt
@@ -131,9 +131,12 @@ def pip_conf_text(pypi_index: str | None) -> str | None:
 
 
 def build_command(cli: str, context: Path, iidfile: Path, labels: dict[str, str], secrets: dict[str, Path],
-                  build_args: tuple[tuple[str, str], ...] = ()) -> list[str]:
-    """The `docker build` argv for one node: no tag (set after success), host network, secrets by file."""
+                  build_args: tuple[tuple[str, str], ...] = (), platform: str = "") -> list[str]:
+    """The `docker build` argv for one node: no tag (set after success), host network, secrets by file;
+    `platform` (another than linux/amd64): built for it, under emulation where the host is another architecture."""
     argv = [cli, "build", "--progress=plain", "--network", "host", "--iidfile", str(iidfile)]
+    if platform:
+        argv += ["--platform", platform]
     for key, value in build_args:
         argv += ["--build-arg", f"{key}={value}"]
     for key, value in labels.items():
@@ -179,6 +182,7 @@ class NodeJob:
     log: Path
     base_missing: str | None = None  # a system node whose base could not be made
     build_args: tuple[tuple[str, str], ...] = ()  # e.g. the site's apt mirror or snapshot (BUILDTOOL_APT_ROOTS)
+    platform: str = ""  # --platform of the build ("" = the engine's default, linux/amd64)
 
 
 @dataclass
@@ -224,7 +228,7 @@ class Runner:
             labels = {"io.buildtool.hash": job.hash}
             if self.revision:
                 labels["org.opencontainers.image.revision"] = self.revision
-            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args)
+            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args, job.platform)
             env = dict(os.environ, DOCKER_BUILDKIT="1")
             with open(job.log, "a", encoding="utf-8") as log:
                 start = log.tell()
@@ -362,7 +366,8 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise OperationError(f"{out}/ is stale for the selected nodes; run `buildtool generate` (or `make generate`) first:\n  {shown}")
 
-    lock = load_lock(Path(args.lock) if getattr(args, "lock", None) else Path(config.path).with_name("images.lock"))
+    platform = getattr(args, "platform", DEFAULT_PLATFORM)
+    lock = platform_lock(load_lock(Path(args.lock) if getattr(args, "lock", None) else Path(config.path).with_name("images.lock")), platform)
     quick = _local_tags_quick()
     client = engine.docker_client() if quick is None else None
     tags = quick if quick is not None else _local_tags(client)
@@ -409,7 +414,7 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], args: Any, t0:
         jobs_by_node = {
             nid: NodeJob(nid, g.rendered[nid].tag, g.rendered[nid].hash, (out / "nodes" / nid).resolve(), run_dir / f"{nid}.log",
                          base_missing.get(g.dag.nodes[nid].base.key) if g.dag.nodes[nid].stage == "system" else None,
-                         apt_args.get(g.dag.nodes[nid].base.key, ()))
+                         apt_args.get(g.dag.nodes[nid].base.key, ()), "" if platform == DEFAULT_PLATFORM else platform)
             for nid in nodes
         }
         console = Console(out_stream, total=len(nodes))

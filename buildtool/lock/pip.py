@@ -58,9 +58,23 @@ UV_KEEP = frozenset({"UV_CACHE_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_HTT
 # then serves every base, and at build time the installer's hash filter picks exactly that wheel.
 GLIBC_MAX_MINOR = 31
 UV_PLATFORM = f"x86_64-manylinux_2_{GLIBC_MAX_MINOR}"  # uv accepts manylinux_2_31 down to manylinux1 for it
-# The same platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags()).
-PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -1)) + (
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
+# Each platform's wheel machine: a pip set is resolved per platform (the lock keeps one wheel's sha256 per pin,
+# and a platform may need other dependencies), the other platforms preferring linux/amd64's versions.
+MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+
+
+def uv_platform(machine: str) -> str:
+    return f"{machine}-manylinux_2_{GLIBC_MAX_MINOR}"
+
+
+def wheel_platforms(machine: str) -> tuple[str, ...]:
+    """The platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags())."""
+    legacy = ("manylinux2014", "manylinux2010", "manylinux1") if machine == "x86_64" else ("manylinux2014",)
+    return tuple(f"manylinux_2_{m}_{machine}" for m in range(GLIBC_MAX_MINOR, 4, -1)) + tuple(f"{t}_{machine}" for t in legacy) + (
+        f"linux_{machine}",)
+
+
+PLATFORMS = wheel_platforms("x86_64")
 
 
 class ResolveError(Exception):
@@ -86,6 +100,7 @@ class PipRequest:
     python: str
     requires: tuple[str, ...]
     constraints: tuple[str, ...]
+    machine: str = "x86_64"  # the wheels' machine (MACHINES)
 
 
 @dataclass(frozen=True)
@@ -105,16 +120,17 @@ def new_pins(pins: tuple[PipPin, ...], constraints: tuple[str, ...]) -> tuple[Pi
 
 
 @functools.cache
-def supported_tags(line: str) -> dict[Tag, int]:
-    """Wheel tags a CPython of `line` on glibc 2.31 x86_64 accepts, best first (the order pip ranks them in)."""
+def supported_tags(line: str, machine: str = "x86_64") -> dict[Tag, int]:
+    """Wheel tags a CPython of `line` on glibc 2.31 of `machine` accepts, best first (the order pip ranks them in)."""
     version = tuple(int(x) for x in line.split("."))
-    tags = list(cpython_tags(version, platforms=PLATFORMS)) + list(compatible_tags(version, f"cp{version[0]}{version[1]}", PLATFORMS))
+    platforms = wheel_platforms(machine)
+    tags = list(cpython_tags(version, platforms=platforms)) + list(compatible_tags(version, f"cp{version[0]}{version[1]}", platforms))
     return {tag: rank for rank, tag in reversed(list(enumerate(tags)))}
 
 
-def best_wheel(name: str, wheels: list[dict[str, Any]], line: str) -> dict[str, Any]:
-    """The wheel pip (or uv) installs for cp<line> on manylinux_2_31 x86_64: its best-ranked tag wins."""
-    ranks = supported_tags(line)
+def best_wheel(name: str, wheels: list[dict[str, Any]], line: str, machine: str = "x86_64") -> dict[str, Any]:
+    """The wheel pip (or uv) installs for cp<line> on manylinux_2_31 `machine`: its best-ranked tag wins."""
+    ranks = supported_tags(line, machine)
     best: tuple[int, dict[str, Any]] | None = None
     for wheel in wheels:
         filename = str(wheel.get("name") or unquote(str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]))
@@ -126,11 +142,11 @@ def best_wheel(name: str, wheels: list[dict[str, Any]], line: str) -> dict[str, 
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, wheel)
     if best is None:
-        raise ResolveError(f"uv locked {name} but none of its wheels runs on CPython {line}, manylinux_2_{GLIBC_MAX_MINOR} x86_64")
+        raise ResolveError(f"uv locked {name} but none of its wheels runs on CPython {line}, manylinux_2_{GLIBC_MAX_MINOR} {machine}")
     return best[1]
 
 
-def pins_from_pylock(text: str, line: str) -> tuple[PipPin, ...]:
+def pins_from_pylock(text: str, line: str, machine: str = "x86_64") -> tuple[PipPin, ...]:
     """name (canonical), version and the sha256 of the one wheel that installs, from uv's pylock.toml."""
     try:
         data = tomllib.loads(text)
@@ -142,7 +158,7 @@ def pins_from_pylock(text: str, line: str) -> tuple[PipPin, ...]:
         wheels = package.get("wheels") or []
         if not wheels:
             raise ResolveError(f"uv locked {name} {package.get('version', '')} without a wheel (only binary wheels are allowed)")
-        sha = best_wheel(name, wheels, line).get("hashes", {}).get("sha256")
+        sha = best_wheel(name, wheels, line, machine).get("hashes", {}).get("sha256")
         if not sha:
             raise ResolveError(f"uv's lock gives no sha256 for the {name} wheel")
         pins.append(PipPin(name, str(package["version"]), sha))
@@ -162,7 +178,7 @@ def uv_command(uv: str, job: UvJob, work: Path) -> list[str]:
     """`uv pip compile` of one set. No index URL in argv (it may hold credentials): see uv_environment()."""
     cmd = [uv, "pip", "compile", "--no-config", "--no-progress", "--color", "never", "--no-python-downloads",
            "--format", "pylock.toml", "-o", str(work / "pylock.toml"), "--generate-hashes", "--no-header", "--no-annotate",
-           "--python", sys.executable, "--python-version", job.request.python, "--python-platform", UV_PLATFORM,
+           "--python", sys.executable, "--python-version", job.request.python, "--python-platform", uv_platform(job.request.machine),
            "--only-binary", ":all:", "-c", str(work / "constraints.txt")]
     for name in job.upgrade_packages:
         cmd += ["--upgrade-package", name]
@@ -255,7 +271,7 @@ def run_uv(job: UvJob, index: str, ca_bundle: str | None = None) -> tuple[PipPin
             raise ResolveError(f"uv took longer than {UV_TIMEOUT_S} s") from None
         if done.returncode != 0:
             raise ResolveError(redact(uv_reason(done.stderr + done.stdout), index) or f"uv exited {done.returncode}")
-        pins = pins_from_pylock((work / "pylock.toml").read_text(encoding="utf-8"), request.python)
+        pins = pins_from_pylock((work / "pylock.toml").read_text(encoding="utf-8"), request.python, request.machine)
     return new_pins(pins, request.constraints)
 
 
@@ -300,10 +316,13 @@ class PipResolver:
     for the sets that require or pin one of `upgrade_packages`; every other set keeps its pins byte-identical."""
 
     def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int, upgrade: bool = False,
-                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None) -> None:
+                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None, machine: str = "x86_64",
+                 prefer: dict[str, PipSet] | None = None) -> None:
         self.dag, self.lock, self.index, self.jobs, self.upgrade = dag, lock, index, max(1, jobs), upgrade
         self.upgrade_packages = frozenset(str(canonicalize_name(n)) for n in upgrade_packages)
         self.ca_bundle = ca_bundle
+        self.machine = machine
+        self.prefer = prefer or {}  # another platform's sets: a missing set prefers their versions
         self.cache: dict[UvJob, tuple[PipPin, ...] | ResolveError] = {}
         self.failed: set[str] = set()
         self.requests = 0
@@ -311,7 +330,7 @@ class PipResolver:
 
     def request(self, node: Node) -> PipRequest:
         requires = tuple(flavor(node.component.flavor).pip_requirements(node.component, node.facts))  # type: ignore[union-attr]
-        return PipRequest(python_line(node.facts), requires, ancestor_pins(self.dag, node, self.lock))
+        return PipRequest(python_line(node.facts), requires, ancestor_pins(self.dag, node, self.lock), self.machine)
 
     def resolve(self) -> bool:
         for level in pip_levels(self.dag):
@@ -322,7 +341,8 @@ class PipResolver:
                     self.failed.add(node.id)
                     above = next(a.id for a in self.dag.chain(node.id)[:-1] if a.id in self.failed)
                     print(f"error: pip set {pip_set_id(node)} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
-            planned = {n.id: plan_job(self.lock.pip.get(pip_set_id(n)), self.request(n), self.upgrade, self.upgrade_packages) for n in todo}
+            planned = {n.id: self._preferring(n, plan_job(self.lock.pip.get(pip_set_id(n)), self.request(n), self.upgrade, self.upgrade_packages))
+                       for n in todo}
             todo = [n for n in todo if planned[n.id] is not None]  # the others keep their pins byte-identical
             fresh = sorted({planned[n.id] for n in todo if planned[n.id] not in self.cache}, key=repr)  # type: ignore[misc]
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
@@ -331,6 +351,13 @@ class PipResolver:
             for node in todo:
                 self._record(node, planned[node.id])  # type: ignore[arg-type]
         return not self.failed
+
+    def _preferring(self, node: Node, job: UvJob | None) -> UvJob | None:
+        """A fresh set of another platform prefers linux/amd64's versions of it (one image, the same versions)."""
+        other = self.prefer.get(pip_set_id(node))
+        if job is None or job.preferences or other is None or self.upgrade:
+            return job
+        return replace(job, preferences=tuple(f"{p.name}=={p.version}" for p in other.pins))
 
     def _attempt(self, job: UvJob) -> tuple[PipPin, ...] | ResolveError:
         try:
@@ -349,12 +376,13 @@ class PipResolver:
         self.resolved.append(pip_set_id(node))
 
 
-def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()) -> tuple[bool, int]:
+def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = (),
+                machine: str = "x86_64", prefer: dict[str, PipSet] | None = None, variants: tuple | None = None) -> tuple[bool, int]:
     """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`; with
     `upgrade_packages`, also those that contain one of them)."""
-    dag = build_dag(config, expand(config, lock).variants)
+    dag = build_dag(config, expand(config, lock).variants if variants is None else variants)
     lock.pip = {k: v for k, v in lock.pip.items() if k in dag.nodes}  # sets of nodes that no longer exist go
-    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle)
+    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, machine, prefer)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):
         print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
@@ -380,7 +408,8 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
 
     started = time.monotonic()
     old = load_lock(lock_path, upgrading=True)
-    lock = Lock(path=str(lock_path), bases={k: v for k, v in old.bases.items() if k in config.bases}, pip=dict(old.pip))
+    lock = Lock(path=str(lock_path), bases={k: v for k, v in old.bases.items() if k in config.bases}, pip=dict(old.pip),
+                platforms=dict(old.platforms))
     unknown = [b for b in bases if b not in config.bases]
     if unknown:
         print(f"error: unknown base {', '.join(unknown)} (known: {', '.join(sorted(config.bases))})", file=sys.stderr)

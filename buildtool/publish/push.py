@@ -39,6 +39,8 @@ from ..edges.git import git_revision
 from ..edges.registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
 from ..engine.client import docker_client, split_ref
 from ..errors import Location, OperationError, UserError
+from .index import PlatformImage, platform_images, record_platforms
+from .multi import index_moving, inspect_platforms, parse_platforms, platform_problems, push_platforms
 from .release import (
     MANIFEST_SCRIPT,
     ImageNotes,
@@ -81,6 +83,7 @@ class ImagePlan:
     components: dict[str, str] = field(default_factory=dict)
     verified: str = ""  # "run <id>" or why not
     python_bin: str = ""
+    platforms: list[PlatformImage] = field(default_factory=list)  # >= 2: published as an OCI index (publish/index.py)
 
 
 @dataclass
@@ -104,6 +107,7 @@ class PublishedImage:
     layers_pushed: int = 0
     layers_existing: int = 0
     seconds: float = 0.0
+    platforms: dict[str, str] = field(default_factory=dict)  # a multi-platform image: platform -> its manifest digest
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Options:
     verify: bool = False
     jobs: int = 2
     date: str | None = None  # YYYYMMDD (UTC today when None)
+    platforms: tuple[str, ...] | None = None  # the platforms to publish (None: every platform an image is made for)
 
 
 @dataclass
@@ -345,21 +350,24 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
     if not (len(date) == 8 and date.isdigit()):
         raise UserError("the release date must be YYYYMMDD", key="--date", expected="e.g. 20261123", found=date)
     plans = image_plans(config, g, chosen)
+    for p in plans:
+        images = platform_images(g, p.image, (p.node, p.local_tag, p.content_hash), opts.platforms)
+        p.platforms = images if len(images) > 1 else []
     settings = Registry.from_site(site, env=env)
     creds = settings.creds
     started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     reporter = Reporter(opts.output_format, out, None if opts.dry_run else opts.logs / f"publish-{started}.log", creds)
 
     client = client or docker_client()
-    missing = inspect_images(client, plans)
+    missing = inspect_images(client, plans) + inspect_platforms(client, plans)
     if missing:
         raise OperationError(f"{len(missing)} selected images are not built: {', '.join(missing)}; run `buildtool build` first")
 
     records = verify_records(opts.reports)
-    problems = verification_problems(plans, records)
+    problems = verification_problems(plans, records) + platform_problems(plans, records)
     if problems and opts.verify and not opts.dry_run:
         _run_verify(config, g, [p for p in plans if p.verified.startswith(("never", "failed"))], opts, reporter)
-        problems = verification_problems(plans, verify_records(opts.reports))
+        problems = verification_problems(plans, verify_records(opts.reports)) + platform_problems(plans, verify_records(opts.reports))
     if problems and not opts.dry_run:
         raise OperationError(f"{len(problems)} selected images have no passing verify record for their content hash: "
                              f"{'; '.join(problems)}. Run `buildtool verify` on them (or publish --verify)")
@@ -382,7 +390,7 @@ def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[st
         note = f"registry not consulted ({exc}); N from the release record only"
     release, why = choose_release(config.tags.release, date, plans, record, registry_tags, pending)
     for p in plans:
-        p.immutable = [release, *p.immutable]
+        p.immutable = [release] if p.platforms else [release, *p.immutable]  # an index: each platform's own tag is in p.platforms
     plan = PublishPlan(registry, namespace, date, release, why, plans, note)
 
     if opts.dry_run:
@@ -429,6 +437,12 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
     try:
         for i, p in enumerate(plan.images):
             t = time.monotonic()
+            if p.platforms:  # each platform's image, then the index under the release tag
+                published[p.image] = push_platforms(client, rc, p, plan, creds, reporter)
+                reporter.say(f"  [{i + 1}/{len(plan.images)}] {p.repository}@{published[p.image].digest}: index over "
+                             f"{', '.join(x.platform for x in p.platforms)} ({time.monotonic() - t:.1f} s)")
+                local_refs.extend(f"{p.repository}:{x.local_tag.rsplit(':', 1)[-1]}" for x in p.platforms)
+                continue
             results = []
             for tag in p.immutable:
                 local_refs.append(f"{p.repository}:{tag}")
@@ -455,6 +469,9 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
         for p in plan.images:
             pub = published[p.image]
             for tag in p.moving:
+                if p.platforms:
+                    index_moving(rc, p, pub, tag)
+                    continue
                 local_refs.append(f"{p.repository}:{tag}")
                 try:
                     r = push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log)
@@ -497,6 +514,8 @@ def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revi
         images[p.image] = {"repository": p.repository, "digest": pub.digest, "tags": list(p.immutable), "moving": list(pub.moving),
                            "node": p.node, "content_hash": p.content_hash, "components": p.components,
                            "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
+        if p.platforms:
+            images[p.image]["platforms"] = record_platforms(p.platforms)
     return {"release": plan.release, "date": plan.date, "revision": revision, "images": dict(sorted(images.items()))}
 
 
@@ -556,11 +575,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")
     p.add_argument("--state", type=Path, default=Path(".state"), help="folder for the unfinished-release marker (default: .state)")
     p.add_argument("--date", default=None, help="release date YYYYMMDD (default: today, UTC)")
+    p.add_argument("--platforms", default="all", metavar="all|OS/ARCH[,OS/ARCH]",
+                   help="platforms to publish: all (default: every platform an image is made for; two or more make an OCI index) "
+                        "or a list such as linux/amd64")
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
     return Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases, reports=args.reports, state=args.state,
-                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date)
+                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date, platforms=parse_platforms(args.platforms))
 
 
 def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
