@@ -437,4 +437,12 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
     write_file_atomically(lock_path, dump_lock(lock))
     print(f"wrote {lock_path}: {len(lock.bases)} bases, {sum(len(b.packages) for b in lock.bases.values())} .debs, "
           f"{len(lock.pip)} pip sets ({sets} pip resolutions) in {time.monotonic() - started:.0f} s")
-    return True
+    if bases:  # re-locking named bases (a refresh) is linux/amd64's; another platform's: `buildtool lock --platform P --base KEY`
+        return True
+    from ..plan.platforms import extra_platforms
+    from .platform_lock import resolve_platform_lock
+
+    ok = True
+    for platform in extra_platforms(config):  # a whole lock covers every platform the matrix makes
+        ok = resolve_platform_lock(config, lock_path, platform, only, jobs, (), upgrade, upgrade_packages) and ok
+    return ok
