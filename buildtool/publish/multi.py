@@ -32,13 +32,17 @@ def parse_platforms(text: str) -> tuple[str, ...] | None:
 
 def inspect_platforms(client: Any, plans: list[ImagePlan]) -> list[str]:
     """Fills each platform image's id; the ones that are not built (besides linux/amd64's, which push.py inspects)."""
-    from ..engine import client as engine
+    from docker.errors import ImageNotFound, NotFound
 
     missing = []
     for p in plans:
         for x in p.platforms:
-            x.image_id = p.image_id if x.local_tag == p.local_tag else (engine.image_id(client, x.local_tag) or "")
-            if not x.image_id and x.local_tag != p.local_tag:
+            if x.local_tag == p.local_tag:
+                x.image_id = p.image_id
+                continue
+            try:
+                x.image_id = client.api.inspect_image(x.local_tag)["Id"]
+            except (ImageNotFound, NotFound):
                 missing.append(f"{p.image} for {x.platform} ({x.local_tag}; buildtool build --platform {x.platform})")
     return missing
 
