@@ -34,7 +34,7 @@ class SystemFlavor(Flavor):
         return out
 
     def context_files(self, component, facts):
-        from ..render.templates_files import read_support_file
+        from .support_files import read_support_file
 
         return {name: read_support_file(name) for name in sorted(self.executables)}
 

@@ -58,13 +58,13 @@ class Base:
     def content_id(self) -> str:
         """The base's tag: its recipe and what it contains (the lock's manifest digest), so two bootstraps
         of one recipe that installed different packages never share a tag."""
-        from ..render.hashing import short_hash
+        from ..hashing import short_hash
 
         return short_hash(f"{self.recipe_id}\0{self.content}", 12) if self.content else self.recipe_id
 
     @property
     def recipe_id(self) -> str:
-        from ..render.hashing import short_hash
+        from ..hashing import short_hash
 
         boot = self.bootstrap
         recipe = [self.image, boot.tool, boot.suite, boot.mirror, boot.variant, ",".join(boot.components)] if boot else [self.image]

@@ -309,7 +309,8 @@ def _from_site_registry(client: Any, base: Base, result: BaseResult) -> bool:
     instead of bootstrapped again, so runners share the same bytes. Only where $BUILDTOOL_REGISTRY names a registry."""
     if not os.environ.get("BUILDTOOL_REGISTRY") or offline(os.environ):
         return False
-    from ..edges.registry import Registry, ensure_parent
+    from ..edges.registry import Registry
+    from .registry_transfer import ensure_parent
 
     try:
         registry = Registry.from_env()

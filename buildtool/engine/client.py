@@ -6,11 +6,13 @@ The SDK is for inspect, tag, run, push; BuildKit builds go through a docker CLI
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from typing import Any
 
+from ..edges.registry_settings import split_ref  # noqa: F401  (engine callers tag and pull by reference)
 from ..errors import OperationError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -60,26 +62,6 @@ def image_id(client: Any, ref: str) -> str | None:
         return None
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """'registry:5000/ns/name:tag' -> ('registry:5000/ns/name', 'tag'); no tag -> 'latest'.
-
-    A digest reference 'name[:tag]@sha256:...' -> ('name', 'sha256:...'): the tag is
-    dropped, the digest is what identifies the image (and what the Engine API wants).
-    """
-    if "@" in ref:
-        name, digest = ref.split("@", 1)
-        slash = name.rfind("/")
-        colon = name.rfind(":")
-        if colon > slash:
-            name = name[:colon]
-        return name, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1:]
-    return ref, "latest"
-
-
 def tag(client: Any, image_id: str, ref: str) -> None:
     """Point `ref` (repo:tag) at `image_id`."""
     from docker.errors import APIError
@@ -124,3 +106,45 @@ def docker_cli() -> str:
 
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def local_tags(client: Any) -> dict[str, int]:
+    """Every local repo:tag -> image size, in one API call."""
+    return tag_sizes(client.api.images())
+
+
+def tag_sizes(images: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for image in images:
+        for t in image.get("RepoTags") or ():
+            out[t] = image.get("Size")
+    return out
+
+
+def local_tags_quick() -> dict[str, int] | None:
+    """The same in one raw request on the engine's unix socket, without importing the SDK (a no-op
+    run stays well under a second); None when that is not possible (the SDK path then reports why)."""
+    import http.client
+    import socket
+
+    host = engine_host()
+    if not host.startswith("unix://"):
+        return None
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(host[len("unix://"):])
+
+    try:
+        conn = UnixConnection("localhost", timeout=30)
+        conn.request("GET", "/images/json")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status != 200:
+            return None
+        return tag_sizes(json.loads(body))
+    except (OSError, ValueError, http.client.HTTPException):
+        return None

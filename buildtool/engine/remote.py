@@ -14,11 +14,15 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
-from ..edges.registry import DEFAULT_LOOKUPS, Registry, RegistryClient, ensure_parent, push_tag
+from ..config.model import Config
+from ..edges.registry import DEFAULT_LOOKUPS, Registry, RegistryClient
 from ..errors import OperationError
 from ..plan.ci_plan import RemotePlan, leaves, plan_against_registry, restrict_to_nodes
+from ..render.generate import Generated
+from .build import BuildOptions, run_build
+from .registry_transfer import ensure_parent, push_tag
 
 
 @dataclass
@@ -36,17 +40,13 @@ def pull_for_build(client: Any, plan: RemotePlan, tag_of: Mapping[str, str], reg
 
 def local_tags() -> set[str]:
     """Every repo:tag on this engine (one raw request on the socket when possible)."""
-    from .build import _local_tags, _local_tags_quick
-
-    quick = _local_tags_quick()
-    if quick is not None:
-        return set(quick)
     from . import client as engine
 
-    return set(_local_tags(engine.docker_client()))
+    quick = engine.local_tags_quick()
+    return set(quick if quick is not None else engine.local_tags(engine.docker_client()))
 
 
-def registry_plan(nodes: Sequence[str], g: Any, registry: Registry, lookups: int = DEFAULT_LOOKUPS) -> tuple[RemotePlan, RegistryClient]:
+def registry_plan(nodes: Sequence[str], g: Generated, registry: Registry, lookups: int = DEFAULT_LOOKUPS) -> tuple[RemotePlan, RegistryClient]:
     """The registry's tags and this engine's, decided by ci_plan.plan_against_registry."""
     tag_of = {n: g.rendered[n].tag for n in nodes}
     parents = {n: g.dag.nodes[n].parent for n in nodes}
@@ -55,18 +55,19 @@ def registry_plan(nodes: Sequence[str], g: Any, registry: Registry, lookups: int
     return plan_against_registry(nodes, parents, tag_of, local_tags(), remote), client
 
 
-def build_with_registry(config: Any, g: Any, nodes: Sequence[str], args: Any, registry: Registry, out: Any = None) -> int:
+def build_with_registry(config: Config, g: Generated, nodes: Sequence[str], opts: BuildOptions, registry: Registry,
+                        lookups: int = DEFAULT_LOOKUPS, out: TextIO | None = None) -> int:
     """Build `nodes` (topological order) on this engine using the registry as the cache (see the module
     docstring). What is left is handed to `build.run_build` restricted to exactly those chains. Writes the
     decision to stdout (JSON line `registry-plan: {...}`) before building; 0 when nothing needs building.
     """
     out = out or sys.stdout
-    if getattr(args, "force", False):
+    if opts.force:
         raise OperationError("--force rebuilds what exists; it does not go with the registry as the cache")
     t0 = time.monotonic()
     tag_of = {n: g.rendered[n].tag for n in nodes}
     parents = {n: g.dag.nodes[n].parent for n in nodes}
-    plan, lookups = registry_plan(nodes, g, registry, getattr(args, "lookups", DEFAULT_LOOKUPS) or DEFAULT_LOOKUPS)
+    plan, client_lookups = registry_plan(nodes, g, registry, lookups)
     pulled: dict[str, str] = {}
     client = None
     if plan.to_build and plan.to_pull:
@@ -75,20 +76,18 @@ def build_with_registry(config: Any, g: Any, nodes: Sequence[str], args: Any, re
         client = engine.docker_client()
         pulled = pull_for_build(client, plan, tag_of, registry).pulled
     decision = {"registry": registry.host, "to_build": plan.to_build, "pulled": pulled, "from_registry": plan.from_registry,
-                "local": plan.local, "requests": lookups.requests, "seconds": round(time.monotonic() - t0, 3)}
+                "local": plan.local, "requests": client_lookups.requests, "seconds": round(time.monotonic() - t0, 3)}
     print("registry-plan: " + json.dumps(decision, sort_keys=True), file=out, flush=True)
     if not plan.to_build:
         print(f"nothing to build: {len(plan.from_registry)} nodes in {registry.host}, {len(plan.local)} local "
               f"(decided in {decision['seconds']:.2f} s, no pulls, no builds)", file=out, flush=True)
         return 0
     from . import client as engine
-    from .build import run_build
-
     client = client or engine.docker_client()
     bases = sorted({g.dag.nodes[n].base.local_ref for n in plan.to_build if g.dag.nodes[n].stage == "system"})
     unshared = share_bases(client, registry, bases, out)
     view, chosen = restrict_to_nodes(g, leaves(plan.to_build, parents))
-    rc = run_build(config, view, chosen, args)
+    rc = run_build(config, view, chosen, opts)
     for ref in unshared:  # bootstrapped here: the next runner pulls these bytes instead of bootstrapping again
         if engine.image_id(client, ref):
             print(f"base {ref}: pushed {push_tag(client, ref, registry)}", file=out, flush=True)

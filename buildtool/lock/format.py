@@ -25,7 +25,7 @@ from ..config.model import DEFAULT_PLATFORM, PLATFORMS, Config
 from ..config.schema import DebPackage, DebVersion, Dict, Int, List, Map, Sha256, Str, Version, fail
 from ..config.source import Said, SourceDoc, load_json_or_yaml
 from ..errors import Location, UserError
-from ..render.jsonfmt import to_json
+from ..jsonfmt import to_json
 
 LOCK_VERSION = 2
 

@@ -94,17 +94,6 @@ def _component_tag(config: Config, axis: str, key: str, template: str, own: dict
         ) from None
 
 
-def check_apt_pins(config: Config, lock: Lock) -> None:
-    """Apt pins become facts (versions in image names) and `apt-get install name=version` words: each must
-    have Debian's grammar before anything is made of it. (render checks them again where they are written.)"""
-    from ..render.render import checked_apt
-
-    for base in config.bases:
-        pins = lock.apt.get(base)
-        if pins:
-            checked_apt(lock, base, tuple(pins.items()))
-
-
 def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, Any]]:
     """Every base's part of the facts and every (axis, component, base)'s, for variant_facts. They are made in the
     order a walk over the axes product first needs them, so that of two bad tag templates the same one is reported."""
@@ -121,7 +110,6 @@ def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, A
 def expand(config: Config, lock: Lock, check_rule_facts: bool = True) -> Expansion:
     """`check_rule_facts=False`: a platform's view (plan/platforms.py), whose fewer bases may lack a fact a rule
     names (os.cuda of the NVIDIA base); the whole matrix was checked, and a missing fact reads as ''."""
-    check_apt_pins(config, lock)
     parts = facts_parts(config, lock)
     if check_rule_facts:
         _check_rule_facts(config, {name for part in parts.values() for name in part})

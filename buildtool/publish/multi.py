@@ -10,7 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import PLATFORMS
-from ..edges.registry import Credentials, RegistryClient, RegistryError, push_image
+from ..edges.registry import Credentials, RegistryClient, RegistryError
+from ..engine.registry_transfer import push_image
 from ..errors import Location, UserError
 from .index import descriptor, index_body, put_index
 

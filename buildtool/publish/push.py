@@ -14,7 +14,7 @@ midway is resumed (same release tag) by the next run with unchanged content
 (.state/publish-pending-<registry>_<namespace>.json).
 
 Pushes go through the docker SDK; the push stream is read line by line and any
-error/errorDetail fails that image (buildtool.edges.registry.read_push_stream). The digest of each
+error/errorDetail fails that image (buildtool.engine.registry_transfer.read_push_stream). The digest of each
 image comes from the stream's final aux record. The release record, package manifests and
 release notes (apt and pip packages added/removed/changed since the image's previous
 release) are written under releases/ (buildtool.publish.release) — commit them.
@@ -23,24 +23,37 @@ Registry settings, CA and credentials (environment or Docker config, never print
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli.arg_types import positive_int
 from ..config.model import Config
 from ..edges.git import git_revision
-from ..edges.registry import Credentials, PushResult, Registry, RegistryClient, RegistryError, engine_login, mask, push_image
-from ..engine.client import docker_client, split_ref
-from ..errors import Location, OperationError, UserError
-from .index import PlatformImage, platform_images, record_platforms
-from .multi import index_moving, inspect_platforms, parse_platforms, platform_problems, push_platforms
+from ..edges.registry import Credentials, Registry, RegistryClient, RegistryError, mask
+from ..engine.client import docker_client
+from ..engine.registry_transfer import PushResult, engine_login, push_image
+from ..errors import OperationError, UserError
+from ..render.generate import Generated
+from .index import platform_images, record_platforms
+from .multi import index_moving, inspect_platforms, platform_problems, push_platforms
+from .plan import (
+    ImagePlan,
+    Options,
+    PublishedImage,
+    PublishPlan,
+    choose_release,
+    image_plans,
+    pending_path,
+    plan_json,
+    render_plan,
+    utc_date,
+    verification_problems,
+    verify_records,
+)
 from .release import (
     MANIFEST_SCRIPT,
     ImageNotes,
@@ -48,16 +61,10 @@ from .release import (
     ReleaseFiles,
     add_release,
     components_from_labels,
-    next_release_number,
     parse_manifest_output,
     previous_entry,
     read_manifest,
-    record_tags,
-    release_pattern,
-    release_tag,
     render_notes,
-    render_template,
-    safe_name,
     write_json,
     write_text,
 )
@@ -66,172 +73,11 @@ EXIT_OK, EXIT_FAILED = 0, 1
 REPO = Path(__file__).resolve().parents[2]
 
 
-# The plan -------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ImagePlan:
-    image: str
-    node: str
-    local_tag: str  # buildtool/<node>:h-<hash20>
-    content_hash: str
-    repository: str  # <registry>/<namespace>/<image>
-    path: str  # <namespace>/<image>: the repository inside the registry
-    immutable: list[str]  # release tag, content-hash tag
-    moving: list[str]
-    image_id: str = ""
-    components: dict[str, str] = field(default_factory=dict)
-    verified: str = ""  # "run <id>" or why not
-    python_bin: str = ""
-    platforms: list[PlatformImage] = field(default_factory=list)  # >= 2: published as an OCI index (publish/index.py)
-
-
-@dataclass
-class PublishPlan:
-    registry: str
-    namespace: str
-    date: str
-    release: str
-    release_source: str  # why this N: "new", "resuming ..."
-    images: list[ImagePlan]
-    registry_note: str = ""  # dry run: why the registry was not consulted
-
-
-@dataclass
-class PublishedImage:
-    image: str
-    repository: str
-    digest: str
-    tags: list[str]
-    moving: list[str]
-    layers_pushed: int = 0
-    layers_existing: int = 0
-    seconds: float = 0.0
-    platforms: dict[str, str] = field(default_factory=dict)  # a multi-platform image: platform -> its manifest digest
-
-
-@dataclass
-class Options:
-    dry_run: bool = False
-    output_format: str = "table"
-    releases: Path = Path("releases")
-    reports: Path = Path("reports")
-    state: Path = Path(".state")
-    logs: Path = Path("logs")
-    verify: bool = False
-    jobs: int = 2
-    date: str | None = None  # YYYYMMDD (UTC today when None)
-    platforms: tuple[str, ...] | None = None  # the platforms to publish (None: every platform an image is made for)
-
-
 @dataclass
 class Hooks:
     """Test seams: called between steps of a real publish."""
 
     after_image: Callable[[ImagePlan, list[PushResult]], None] | None = None  # after an image's immutable tags
-
-
-# Verification records ---------------------------------------------------------------------------------------
-
-
-def verify_records(reports: Path) -> dict[str, dict[str, Any]]:
-    """content-hash tag -> the newest verify record of it: {"run", "ok", "image", "error"}.
-
-    Runs are read newest first (run ids start with a UTC timestamp); the newest verdict on a
-    tag wins, so a later failing run withdraws an earlier pass.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    if not reports.is_dir():
-        return out
-    runs = sorted((p for p in reports.glob("*/summary.json")), key=lambda p: (p.parent.name, p.stat().st_mtime), reverse=True)
-    for path in runs:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for entry in data.get("images", []):
-            tag = entry.get("tag")
-            if tag and tag not in out:
-                out[tag] = {"run": data.get("run", path.parent.name), "ok": bool(entry.get("ok")), "image": entry.get("image", ""),
-                            "error": entry.get("error", "")}
-    return out
-
-
-def verification_problems(images: list[ImagePlan], records: dict[str, dict[str, Any]]) -> list[str]:
-    """Sets ImagePlan.verified; returns one phrase per image that may not be published."""
-    problems = []
-    for p in images:
-        rec = records.get(p.local_tag)
-        if rec is None:
-            p.verified = "never verified"
-            problems.append(f"{p.image} (no verify record for {p.local_tag})")
-        elif not rec["ok"]:
-            p.verified = f"failed in run {rec['run']}"
-            problems.append(f"{p.image} (checks failed in verify run {rec['run']})")
-        else:
-            p.verified = f"run {rec['run']}"
-    return problems
-
-
-# Building the plan ---------------------------------------------------------------------------------------------
-
-
-MAX_FULL_NAME = 255
-
-
-def repository_path(namespace: str, image: str) -> str:
-    return f"{namespace.strip('/')}/{image}" if namespace.strip("/") else image
-
-
-def image_plans(config: Config, g: Any, chosen: list) -> list[ImagePlan]:
-    site = config.site
-    out = []
-    for v in chosen:
-        node = g.dag.variant_node[v.name]
-        rendered = g.rendered[node]
-        _repo, content_tag = split_ref(rendered.tag)
-        moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
-                  for t in config.tags.moving]
-        path = repository_path(site.namespace, v.name)
-        if len(f"{site.registry}/{path}") > MAX_FULL_NAME:
-            raise UserError(f"image {v.name!r} in namespace {site.namespace!r} of {site.registry} makes a name of more than {MAX_FULL_NAME} characters",
-                            where=Location(config.path, config.tags.line), key="tags.image",
-                            expected=f"<registry>/<namespace>/<image> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
-        out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
-                             path=path, immutable=[content_tag], moving=moving,
-                             python_bin=str(v.facts.get("python.bin") or "")))
-    return out
-
-
-def _tag(tag: str, config: Config, key: str, template: str) -> str:
-    """A filled tag template, checked against OCI's tag grammar."""
-    from ..config.schema import IMAGE_TAG
-
-    if not IMAGE_TAG.fullmatch(tag):
-        raise UserError(f"{key} template {template!r} renders an invalid image tag {tag!r}", where=Location(config.path, config.tags.line), key=key,
-                        expected="a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", found=tag)
-    return tag
-
-
-def utc_date() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d")
-
-
-def pending_path(state: Path, registry: str, namespace: str) -> Path:
-    return state / f"publish-pending-{safe_name(registry, namespace)}.json"
-
-
-def choose_release(template: str, date: str, images: list[ImagePlan], record: dict[str, Any], registry_tags: set[str],
-                   pending: dict[str, Any] | None) -> tuple[str, str]:
-    """(release tag, why). Resume a pending release of the same date when every image it already
-    touched still has the same content; else 1 + the highest N of that date in the record or registry."""
-    if pending and pending.get("date") == date and release_pattern(template, date).match(str(pending.get("release", ""))):
-        touched = pending.get("images", {})
-        same = all(touched.get(p.image, p.content_hash) == p.content_hash for p in images)
-        if same and pending["release"] not in record_tags(record):
-            return pending["release"], f"resuming the unfinished release {pending['release']}"
-    n = next_release_number(template, date, record_tags(record) | registry_tags)
-    return release_tag(template, date, n), "new"
 
 
 # Output -----------------------------------------------------------------------------------------------------------
@@ -265,28 +111,6 @@ class Reporter:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-def plan_json(plan: PublishPlan) -> dict[str, Any]:
-    return {
-        "registry": plan.registry, "namespace": plan.namespace, "release": plan.release, "release_source": plan.release_source,
-        "registry_note": plan.registry_note,
-        "images": [{"image": p.image, "local_tag": p.local_tag, "repository": p.repository, "immutable": p.immutable, "moving": p.moving,
-                    "verified": p.verified, "components": p.components} for p in plan.images],
-    }
-
-
-def render_plan(plan: PublishPlan) -> str:
-    lines = [f"publish plan: release {plan.release} ({plan.release_source}) to {plan.registry}/{plan.namespace}"]
-    if plan.registry_note:
-        lines.append(f"  note: {plan.registry_note}")
-    lines.append("  step 1, immutable tags of every image:")
-    for p in plan.images:
-        lines.append(f"    {p.local_tag} -> {p.repository}:{{{', '.join(p.immutable)}}}  (verified: {p.verified})")
-    lines.append("  step 2, only when step 1 succeeded for every image, moving tags:")
-    for p in plan.images:
-        lines.append(f"    {p.repository}:{{{', '.join(p.moving)}}}")
-    return "\n".join(lines) + "\n"
 
 
 # The engine side -----------------------------------------------------------------------------------------------
@@ -334,7 +158,7 @@ def untag(client: Any, refs: list[str]) -> None:
 # The command --------------------------------------------------------------------------------------------------------
 
 
-def publish(config: Config, g: Any, chosen: list, opts: Options, *, env: dict[str, str] | None = None, out: TextIO | None = None,
+def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: dict[str, str] | None = None, out: TextIO | None = None,
             hooks: Hooks | None = None, client: Any = None, registry_client: Any = None) -> int:
     """Publish `chosen` (variants). Returns the exit code; raises OperationError (one line, secrets masked).
 
@@ -553,37 +377,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _run_verify(config: Config, g: Any, plans: list[ImagePlan], opts: Options, reporter: Reporter) -> None:
+def _run_verify(config: Config, g: Generated, plans: list[ImagePlan], opts: Options, reporter: Reporter) -> None:
     from ..verify.runner import build_plan, verify_plan
 
     names = [p.image for p in plans]
     reporter.say(f"verifying {len(names)} images first (no passing record for their content hash): {', '.join(names)}")
     verify_plan(build_plan(config, g, names), opts.reports, jobs=opts.jobs, output_format="json" if opts.output_format == "json" else "table",
                 out=sys.stderr if opts.output_format == "json" else reporter.stream)
-
-
-# The command line -------------------------------------------------------------------------------------------------------
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The `publish` subcommand's own options (selection, --format and --config/--site come from cli/main.py)."""
-    p.add_argument("--dry-run", action="store_true", help="print what would be pushed (tags, release number) and push nothing")
-    p.add_argument("--verify", action="store_true", help="first run `verify` on selected images that have no passing record for their content hash")
-    p.add_argument("--jobs", type=positive_int, default=2, help="images verified in parallel with --verify (default: 2)")
-    p.add_argument("--releases", type=Path, default=Path("releases"), help="folder of the committed release records and notes (default: releases)")
-    p.add_argument("--reports", type=Path, default=Path("reports"), help="verify reports to read records from (default: reports)")
-    p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")
-    p.add_argument("--state", type=Path, default=Path(".state"), help="folder for the unfinished-release marker (default: .state)")
-    p.add_argument("--date", default=None, help="release date YYYYMMDD (default: today, UTC)")
-    p.add_argument("--platforms", default="all", metavar="all|OS/ARCH[,OS/ARCH]",
-                   help="platforms to publish: all (default: every platform an image is made for; two or more make an OCI index) "
-                        "or a list such as linux/amd64")
-
-
-def options_from_args(args: argparse.Namespace) -> Options:
-    return Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases, reports=args.reports, state=args.state,
-                   logs=args.logs, verify=args.verify, jobs=args.jobs, date=args.date, platforms=parse_platforms(args.platforms))
-
-
-def run_publish(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
-    return publish(config, g, list(chosen), options_from_args(args))

@@ -11,14 +11,14 @@ from typing import Any, NamedTuple
 import jinja2
 
 from ..components import SYSTEM, Flavor, flavor, template_source
+from ..components.support_files import TEMPLATES_DIR
 from ..config.model import Config
-from ..config.schema import DEB_PACKAGE, DEB_VERSION, PIP_NAME, SHA256
+from ..config.schema import PIP_NAME, SHA256
 from ..errors import Location, UserError
 from ..lock.format import DebPin, Lock, PipPin
 from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
 from . import node_frame
-from .templates_files import TEMPLATES_DIR
 
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
 
@@ -224,17 +224,6 @@ def _lock_where(lock: Lock | None, path: tuple[Any, ...]) -> Location | None:
     if lock is None:
         return None
     return lock.doc.where(path) if lock.doc is not None else Location(lock.path)
-
-
-def checked_apt(lock: Lock, base: str, pins: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """Apt pins as they go into an `apt-get install name=version` line: each part must have Debian's grammar."""
-    for name, version in pins:
-        if not (DEB_PACKAGE.fullmatch(name) and DEB_VERSION.fullmatch(str(version))):
-            raise UserError(f"apt pin {name!r} of base {base!r} cannot be written into an apt-get line", where=_lock_where(lock, ("apt", base, name)),
-                            key=f"apt.{base}.{name}",
-                            expected="a Debian package name and an exact Debian version ([epoch:]upstream[-revision])",
-                            found=f"{name}={version}", hint="run `buildtool lock --only apt` again")
-    return pins
 
 
 def _tidy(text: str) -> str:

@@ -39,8 +39,8 @@ from typing import Any
 import jinja2
 
 from ..components import flavor
+from ..components.support_files import TEMPLATES_DIR
 from ..errors import OperationError
-from ..render.templates_files import TEMPLATES_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "tests" / "images" / "models"

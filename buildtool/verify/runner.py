@@ -16,25 +16,26 @@ results/<image>.json, logs/<image>.log and report.md. Prints the image x family 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
-import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..checks.report import RunSummary, outcome_from_results, render_markdown, render_table, summary_json
 from ..checks.session import RUN_LABEL, docker_cli
 from ..components.devices import check_device, device_kind
-from ..config.model import Config
+from ..config.model import Config, Variant
 from ..errors import OperationError
+from ..render.generate import Generated
 from ..render.render import node_flavor
+from ..runlog import new_run_folder
 from .checkplan import image_plan
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -46,7 +47,7 @@ GPU_OFF = "GPU tier off (--gpu no)"
 # The plan ---------------------------------------------------------------------------------
 
 
-def image_extras(config: Config, g: Any, node_id: str) -> dict[str, Any]:
+def image_extras(config: Config, g: Generated, node_id: str) -> dict[str, Any]:
     """What the image's config must show beyond labels: the workdir and the ENV its components set."""
     env: dict[str, str] = {}
     for node in g.dag.chain(node_id):
@@ -55,7 +56,7 @@ def image_extras(config: Config, g: Any, node_id: str) -> dict[str, Any]:
     return {"workdir": config.system.workdir, "env": dict(sorted(env.items()))}
 
 
-def build_plan(config: Config, g: Any, names: list[str]) -> list[dict[str, Any]]:
+def build_plan(config: Config, g: Generated, names: list[str]) -> list[dict[str, Any]]:
     """image_plan() plus a system/image-config check (workdir and ENV as rendered)."""
     plan = image_plan(config, g.dag, g.rendered, names)
     for entry in plan:
@@ -135,10 +136,6 @@ def remove_run_containers(run_id: str) -> int:
 # Running the suite ------------------------------------------------------------------------------
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
@@ -210,8 +207,11 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
         raise OperationError(f"no Docker Engine answers ({why}); run `make engine`")
     if not SUITE.is_dir():
         raise OperationError(f"the image test suite is missing: {SUITE}")
-    run_id = run_id or new_run_id()
-    run_dir = (reports / run_id).resolve()  # the pytest processes run in the repository root
+    if run_id is None:
+        run_id, run_dir = new_run_folder(reports)
+    else:
+        run_dir = reports / run_id
+    run_dir = run_dir.resolve()  # the pytest processes run in the repository root
     for sub in ("junit", "results", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     present = {e["image"]: image_present(e["tag"]) for e in plan}
@@ -256,10 +256,18 @@ def verify_plan(plan: list[dict[str, Any]], reports: Path, jobs: int = 2, gpu: s
     return (EXIT_OK if summary.ok else EXIT_FAILED), summary
 
 
-def run_verify(config: Config, g: Any, chosen: list, args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class VerifyOptions:
+    reports: Path = Path("reports")  # JUnit XML, the Markdown report, per-image results
+    jobs: int = 2  # images checked at once
+    gpu: str = "auto"  # auto | yes | no: run the device tier
+    output_format: str = "table"
+
+
+def run_verify(config: Config, g: Generated, chosen: Sequence[Variant], opts: VerifyOptions) -> int:
     names = [v.name for v in chosen]
     if not names:
         raise OperationError("no images selected (check --group and --filter)")
     plan = build_plan(config, g, names)
-    rc, _ = verify_plan(plan, Path(args.reports), jobs=args.jobs, gpu=args.gpu, output_format=args.format)
+    rc, _ = verify_plan(plan, opts.reports, jobs=opts.jobs, gpu=opts.gpu, output_format=opts.output_format)
     return rc

@@ -14,7 +14,6 @@ stay consistent (build refuses a hand-edited, stale generated/, see test_stale_.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
@@ -102,7 +101,7 @@ def log_of(work: Path, row: dict) -> Path:
 
 def run_mutated(work: Path, name: str, cli_args: list[str], edits: dict[str, str], ca_bundle: Path | None) -> tuple[int, dict]:
     """run_build in this process on a mutated plan; (exit code, summary)."""
-    from buildtool.engine.build import run_build
+    from buildtool.engine.build import BuildOptions, run_build
     from buildtool.plan.expand import select
 
     config, g = load(work)
@@ -111,10 +110,10 @@ def run_mutated(work: Path, name: str, cli_args: list[str], edits: dict[str, str
     g = resolve_edits(g, chosen, edits)
     out = work / f"generated-{name}"
     write_contexts(g, out)
-    args = argparse.Namespace(jobs=2, force=False, ca_bundle=ca_bundle, logs=work / "logs", out=out, format="json")
+    opts = BuildOptions(out=out, lock=work / "images.lock", logs=work / "logs", jobs=2, ca_bundle=ca_bundle, output_format="json")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = run_build(config, g, chosen, args)
+        code = run_build(config, g, chosen, opts)
     return code, json.loads(buf.getvalue())
 
 

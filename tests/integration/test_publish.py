@@ -107,7 +107,7 @@ def _cli(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess.Com
 @pytest.fixture(scope="session")
 def images(docker_ok):
     """The two images: built (here, when missing) and with a passing verify record for their content hash."""
-    from buildtool.publish.push import verify_records
+    from buildtool.publish.plan import verify_records
     from buildtool.verify.runner import image_present
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDTOOL_")}
@@ -208,7 +208,8 @@ def test_registry_down_is_one_line(ctx):
 
 def test_push_failing_midway_moves_no_tag_and_the_rerun_completes(ctx):
     from buildtool.edges.registry import RegistryError
-    from buildtool.publish.push import Hooks, Options, publish
+    from buildtool.publish.plan import Options
+    from buildtool.publish.push import Hooks, publish
 
     config, g, chosen = _config_g(ctx.env)
     first: list[str] = []

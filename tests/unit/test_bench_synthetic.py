@@ -15,11 +15,11 @@ import pytest
 
 from buildtool.config.loader import load_config
 from buildtool.config.model import AXES
+from buildtool.jsonfmt import to_json
 from buildtool.lock.format import dump_lock, load_lock
 from buildtool.plan.expand import expand, variant_facts
 from buildtool.plan.rules import first_violation
 from buildtool.render.generate import generate
-from buildtool.render.jsonfmt import to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,13 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import load
 
-from buildtool.engine.build import build_command, needed_nodes, new_run_id, pip_conf_text, resolve_ca_bundle, stale_contexts, transient_cause
+from buildtool.engine.build import needed_nodes, pip_conf_text, resolve_ca_bundle, stale_contexts
+from buildtool.engine.node_build import build_command, transient_cause
 from buildtool.errors import OperationError
 from buildtool.plan.expand import select
 from buildtool.render.generate import generate
 from buildtool.render.writer import write_tree_atomically
+from buildtool.runlog import new_run_folder
 
 
 @pytest.fixture()
@@ -112,9 +114,9 @@ def test_pip_conf_only_for_a_site_index():
 
 def test_run_ids_are_utc_stamps_and_unique(tmp_path):
     now = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    assert new_run_id(tmp_path, now) == "20250102T030405Z"
-    (tmp_path / "20250102T030405Z").mkdir()
-    assert new_run_id(tmp_path, now) == "20250102T030405Z-2"
+    assert new_run_folder(tmp_path / "logs", now) == ("20250102T030405Z", tmp_path / "logs" / "20250102T030405Z")
+    assert (tmp_path / "logs" / "20250102T030405Z").is_dir()  # claimed: the next run of the same second gets -2
+    assert new_run_folder(tmp_path / "logs", now)[0] == "20250102T030405Z-2"
 
 
 # --- the runner's retry and tag-after-success logic, with a stand-in docker CLI (no engine) ------------------
@@ -144,7 +146,7 @@ echo "#9 DONE"; echo -n sha256:0123456789abcdef > "$iid"
 
 
 def _runner(tmp_path, monkeypatch, fails, error, retries=2):
-    from buildtool.engine.build import NodeJob, Runner
+    from buildtool.engine.node_build import NodeJob, Runner
 
     cli = tmp_path / "docker"
     cli.write_text(FAKE_CLI)

@@ -213,13 +213,13 @@ def test_publish_basic_goes_over_tls_to_the_registry_only(cert):
 
 def test_cli_errors_mask_userinfo(tmp_path, cli, monkeypatch):
     """Any URL with user:password in a printed error has the password replaced (the lock's mirror errors too)."""
-    from buildtool.cli import commands
+    from buildtool.cli.verbs import validate
     from buildtool.errors import OperationError as Op
 
     def boom(args):
         raise Op(f"mirror https://bob:{SECRET}@mirror.example/debian unreachable")
 
-    monkeypatch.setattr(commands, "cmd_validate", boom)
+    monkeypatch.setattr(validate, "run", boom)
     r = cli("validate")
     assert r.code == 1 and SECRET not in r.err and "bob:***@" in r.err
 

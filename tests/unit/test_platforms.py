@@ -122,7 +122,7 @@ def test_uv_command_asks_for_the_platforms_wheels(tmp_path):
 
 def test_bootstrap_and_build_argv_name_the_architecture(shipped):
     from buildtool.engine.bases import bootstrap_plan
-    from buildtool.engine.build import build_command
+    from buildtool.engine.node_build import build_command
     from buildtool.engine.platform_import import import_dockerfile
 
     amd = bootstrap_plan(shipped.bases["debian12"])

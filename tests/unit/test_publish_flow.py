@@ -12,7 +12,8 @@ import pytest
 
 from buildtool.edges.registry import RegistryError
 from buildtool.errors import OperationError
-from buildtool.publish.push import Hooks, Options, choose_release, publish, verify_records
+from buildtool.publish.plan import Options, choose_release, verify_records
+from buildtool.publish.push import Hooks, publish
 
 SECRET = "hunter2-not-a-real-password"
 DATE = "20261123"
@@ -185,7 +186,7 @@ def test_failure_midway_updates_no_moving_tag_and_rerun_completes(world):
 
 def test_changed_content_does_not_resume(world):
     pending = {"release": "20261123.v1", "date": DATE, "images": {"alpha": "0" * 64}}
-    from buildtool.publish.push import image_plans
+    from buildtool.publish.plan import image_plans
 
     plans = image_plans(world.config, world.g, world.chosen)
     tag, why = choose_release("{date}.v{n}", DATE, plans, {"releases": []}, {"20261123.v1"}, pending)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from buildtool.edges.registry import Credentials, PushError, RegistryError, _parse_challenge, ca_for, load_credentials, mask, read_push_stream
+from buildtool.edges.registry import Credentials, RegistryError, _parse_challenge, ca_for, load_credentials, mask
+from buildtool.engine.registry_transfer import PushError, read_push_stream
 
 REG = "127.0.0.1:5000"
 SECRET = "s3cret-Pa55word"
@@ -80,7 +81,7 @@ def test_mask_covers_password_and_base64_forms():
 
 
 def test_ca_for_prefers_certs_d(tmp_path, monkeypatch):
-    import buildtool.edges.registry as r
+    import buildtool.edges.registry_settings as r
 
     monkeypatch.setattr(r, "CERTS_D", tmp_path)
     assert ca_for(REG, {}) is True

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import buildtool.edges.registry as registry
+import buildtool.edges.registry_settings as registry_settings
 from buildtool.edges.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ HOST = "127.0.0.1:5000"
 
 
 def test_ca_precedence_is_the_same_for_settings_and_ca_for(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "CERTS_D", tmp_path)
+    monkeypatch.setattr(registry_settings, "CERTS_D", tmp_path)
     env = {"BUILDTOOL_REGISTRY": HOST, "HOME": str(tmp_path)}
     assert Registry.from_env(env=env).ca is None  # the system trust store
     assert Registry.from_env(env={**env, "BUILDTOOL_REGISTRY_CA": "/x/ca.pem"}).ca == Path("/x/ca.pem")
@@ -119,8 +120,8 @@ def test_ci_matrix_entries_are_the_generated_ones(fixture_copy, capsys):
     assert printed == json.loads((root / "generated" / "ci" / "level-0.json").read_text())
 
 
-# the CLI's own modules (cli/arg_types.py, the checked types of command-line values, is shared with publish's options)
-CLI_MODULES = {"buildtool.cli.main", "buildtool.cli.commands", "buildtool.cli.ci", "buildtool.__main__"}
+# the CLI's own modules: buildtool.cli and everything under it, and `python -m buildtool`
+CLI_PACKAGE = "buildtool.cli"
 
 
 def _module(path: Path) -> str:
@@ -145,13 +146,13 @@ def _imports(path: Path) -> set[str]:
 
 
 def _is_cli(name: str) -> bool:
-    return name in CLI_MODULES
+    return name == "buildtool.__main__" or name == CLI_PACKAGE or name.startswith(CLI_PACKAGE + ".")
 
 
 def test_no_stage_module_imports_the_cli():
     offenders = {}
     for p in (ROOT / "buildtool").rglob("*.py"):
-        if _module(p) in CLI_MODULES:
+        if _is_cli(_module(p)):
             continue
         cli = sorted(n for n in _imports(p) if _is_cli(n))
         if cli:
@@ -165,3 +166,20 @@ def test_one_registry_client_and_one_manifest_types():
     assert [n for n, s in sources.items() if "MANIFEST_TYPES = " in s] == ["registry.py"]
     assert [n for n, s in sources.items() if "def git_revision" in s] == ["git.py"]
     assert not (ROOT / "buildtool" / "engine" / "remote.py").read_text(encoding="utf-8").count("argparse")
+
+
+def test_argparse_only_under_the_cli():
+    """Stages take typed option objects; only buildtool/cli parses command lines."""
+    users = sorted(_module(p) for p in (ROOT / "buildtool").rglob("*.py")
+                   if not _is_cli(_module(p)) and any(isinstance(n, (ast.Import, ast.ImportFrom)) and "argparse" in
+                                                       ([a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""])
+                                                       for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))))
+    assert users == []
+
+
+def test_every_verb_module_is_in_the_table():
+    from buildtool.cli.verbs import VERBS
+
+    on_disk = {p.stem for p in (ROOT / "buildtool" / "cli" / "verbs").glob("*.py") if p.stem != "__init__"}
+    assert {v.__name__.rsplit(".", 1)[1] for v in VERBS} == on_disk
+    assert len({v.NAME for v in VERBS}) == len(VERBS)

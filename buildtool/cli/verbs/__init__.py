@@ -1,0 +1,23 @@
+"""The verbs of `buildtool`, one module each (NAME, HELP, add_arguments, run); VERBS is the order `--help` lists them in."""
+
+from __future__ import annotations
+
+from . import (
+    bases,
+    build,
+    check,
+    ci,
+    docs,
+    generate,
+    list_images,
+    lock,
+    matrix,
+    prune,
+    publish,
+    schema,
+    serving,
+    validate,
+    verify,
+)
+
+VERBS = (validate, list_images, generate, check, docs, schema, matrix, bases, build, verify, publish, serving, prune, lock, ci)
