@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_publish_smoke import DATE, _plain_env, _run, engine_a, engine_b, registry  # noqa: F401 - fixtures
+from test_publish_smoke import DATE, _plain_env, _run, engine_a, engine_b, registry  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.engine
 
