@@ -23,6 +23,8 @@ help: ## list targets
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# bytecode is read, not rewritten, where PYTHONDONTWRITEBYTECODE is set: compile once, not in every run
+	$(VENV)/bin/python -m compileall -q buildtool
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with buildtool and the test tools

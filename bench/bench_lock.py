@@ -36,15 +36,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pip_resolver import run_pip  # noqa: E402
 from buildtool.config.loader import load_config  # noqa: E402
-from buildtool.lock import pip as lr  # noqa: E402
 from buildtool.lock.format import bind_bases, load_lock  # noqa: E402
 from buildtool.plan.dag import build_dag  # noqa: E402
 from buildtool.plan.expand import expand  # noqa: E402
+from buildtool.resolve import pip as lr  # noqa: E402
+from buildtool.resolve import uv as luv  # noqa: E402
 
 PAIR = ("debian12.sys.system-python.cu128-cudnn9", "debian12.sys.system-python.cu128-cudnn9.ort-cuda")
 
 
-def pair_requests() -> list[lr.PipRequest]:
+def pair_requests() -> list[luv.PipRequest]:
     """The two sets' requests exactly as `buildtool lock` builds them from images.yaml and images.lock."""
     lock = load_lock(ROOT / "images.lock")
     config = bind_bases(load_config(ROOT / "images.yaml", None), lock)
@@ -65,7 +66,7 @@ def bench_pair(work: Path, skip_pip: bool) -> dict:
     old = dict(os.environ)
     os.environ["UV_CACHE_DIR"] = str(work / "uv-cache-pair")
     try:
-        uv_s, uv_pins = timed(lambda: [lr.run_uv(lr.UvJob(r), index) for r in requests])
+        uv_s, uv_pins = timed(lambda: [luv.run_uv(luv.UvJob(r), index) for r in requests])
     finally:
         os.environ.clear()
         os.environ.update(old)

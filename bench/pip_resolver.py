@@ -22,8 +22,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from buildtool.lock.format import PipPin
-from buildtool.lock.pip import PLATFORMS, PipRequest, ResolveError, new_pins
+from buildtool.lock.format import PipPin, PipRequest
+from buildtool.resolve.uv import PLATFORMS, ResolveError, new_pins
 
 PIP_TIMEOUT_S = 900
 

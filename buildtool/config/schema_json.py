@@ -1,4 +1,4 @@
-"""images.yaml's JSON Schema (draft 2020-12), made from the schema objects config/loader.py checks with.
+"""images.yaml's JSON Schema (draft 2020-12), made from the schema objects config/images_spec.py holds (loader.py checks with them).
 
 `buildtool schema` prints it; schema/images.schema.json is a committed copy (a unit test keeps the two
 equal) that editors read through the `# yaml-language-server: $schema=...` line of images.yaml.
@@ -74,7 +74,7 @@ def map_schema(fields: dict[str, Spec], required: tuple[str, ...], description: 
 
 def component_schema(axis: str) -> dict[str, Any]:
     """A component of one axis: `flavor` picks which fields it may have (the flavor's own plus tag and description)."""
-    from .loader import COMPONENT_COMMON
+    from .images_spec import COMPONENT_COMMON
 
     names = flavors_for(axis)
     branches = []
@@ -94,7 +94,7 @@ def component_schema(axis: str) -> dict[str, Any]:
 
 def images_schema() -> dict[str, Any]:
     """The whole of images.yaml."""
-    from .loader import COMPONENT_KEY, TOP
+    from .images_spec import COMPONENT_KEY, TOP
 
     out = spec_schema(TOP)
     components = out["properties"]["components"]["properties"]

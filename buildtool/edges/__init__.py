@@ -1,1 +1,1 @@
-"""The edges of external systems: the registry (registry.py, credpolicy.py), the apt archive's signatures (archive_keyring.py), git (git.py)."""
+"""The edges of external systems: the registry (registry.py, registry_settings.py, credpolicy.py), the apt archive's signatures (signed_archive.py, archive_keyring.py), git (git.py)."""

@@ -62,6 +62,14 @@ def image_id(client: Any, ref: str) -> str | None:
         return None
 
 
+def image_size(client: Any, image_id: str) -> int | None:
+    """The image's size in bytes as the engine reports it; None when it cannot say."""
+    try:
+        return int(client.api.inspect_image(image_id).get("Size") or 0) or None
+    except Exception:  # noqa: BLE001 - a size is nice to have, never worth failing for
+        return None
+
+
 def tag(client: Any, image_id: str, ref: str) -> None:
     """Point `ref` (repo:tag) at `image_id`."""
     from docker.errors import APIError

@@ -25,6 +25,7 @@ from ..config.model import DEFAULT_PLATFORM, PLATFORMS, Config
 from ..config.schema import DebPackage, DebVersion, Dict, Int, List, Map, Sha256, Str, Version, fail
 from ..config.source import Said, SourceDoc, load_json_or_yaml
 from ..errors import Location, UserError
+from ..hashing import short_hash
 from ..jsonfmt import to_json
 
 LOCK_VERSION = 2
@@ -64,9 +65,9 @@ BASE_APT = Map(
 )
 PIP_PIN = Map({"name": Str(), "version": Version(), "sha256": Sha256()}, required=("name", "version", "sha256"), what="a pip pin")
 PIP_SET = Map(
-    {"python": Version(), "requires": List(Str()), "constraints": List(Str()), "pins": List(PIP_PIN)},
+    {"python": Version(), "requires": List(Str()), "constraints": List(Str()), "pins": List(PIP_PIN), "nodes": List(Str())},
     required=("python", "requires", "pins"),
-    defaults={"constraints": []},
+    defaults={"constraints": [], "nodes": []},
     what="a resolved pip set",
 )
 PLATFORM_LOCK = Map(
@@ -159,6 +160,34 @@ class PipSet:
     requires: tuple[str, ...]
     constraints: tuple[str, ...]
     pins: tuple[PipPin, ...]
+    nodes: tuple[str, ...] = ()  # the nodes that install it when it was locked (for people, and a changed set's previous pins)
+
+    @property
+    def request(self) -> PipRequest:
+        return PipRequest(self.python, self.requires, self.constraints)
+
+
+def pip_set_id(python: str, chain: tuple[tuple[str, ...], ...]) -> str:
+    """A pip set's key in images.lock follows what it asks for: its Python line and the requirements of its own
+    layer and of every pip-installing layer below it (`chain`, bottom first), never component keys. So renaming a
+    key moves no pin, two nodes that ask alike share one set, and a pin moving below leaves the key as it is (the set's
+    constraints say what it was resolved against). `py<line>-<first requirement>-<12 hex of sha256>`."""
+    own = chain[-1]
+    first = re.split(r"[<>=!~;\[ @]", own[0].strip(), maxsplit=1)[0] if own else "set"
+    name = re.sub(r"[-_.]+", "-", first).lower()
+    text = "\n".join([python] + [" ".join(layer) for layer in chain])
+    return f"py{python}-{name}-{short_hash(text, 12)}"
+
+
+@dataclass(frozen=True)
+class PipRequest:
+    """What a pip set asks for: its Python line, its requirements and its ancestors' pins (the resolver's constraints)."""
+
+    python: str
+    requires: tuple[str, ...]
+    constraints: tuple[str, ...]
+    machine: str = "x86_64"  # the wheels' machine (resolve/uv.py MACHINES): a platform's sets are resolved for its wheels
+
 
 
 @dataclass
@@ -211,26 +240,31 @@ class Lock:
         names = [n for n in locked.installs[mine] if n not in have]
         return tuple(locked.packages[n] for n in sorted(names))
 
-    def pip_set(self, set_id: str, python: str, requires: tuple[str, ...], constraints: tuple[str, ...]) -> PipSet:
+    def pip_set(self, set_id: str, request: PipRequest, node_id: str, asked_at: Location, asked_by: str) -> PipSet:
+        """The locked set for `request`, else an error at the images.yaml entry that asks for it (`asked_at`, key `asked_by`),
+        or at the lock's entry when it was resolved against other pins or for other requirements (stale)."""
         found = self.pip.get(set_id)
-        where = self.doc.where(("pip", set_id)) if self.doc else Location(self.path)
-        if found is None:
-            raise UserError(f"no resolved pip set {set_id!r}", where=where, key=f"pip.{set_id}",
-                            expected=f"pins for {', '.join(requires)} on Python {python}",
-                            found=None if self.doc else Said("no lock file"), hint="run `buildtool lock` and commit images.lock")
-        if found.requires != requires or found.python != python or found.constraints != constraints:
-            differ = [name for name, want, have in (("python", python, found.python), ("requires", requires, found.requires),
-                                                      ("constraints", constraints, found.constraints)) if want != have]
+        if found is not None and found.request == request:
+            return found
+        if found is not None:
+            differ = [n for n in ("python", "requires", "constraints") if getattr(found.request, n) != getattr(request, n)]
             show = lambda value: value if isinstance(value, str) else ", ".join(value) or "(none)"  # noqa: E731
-            wanted = {"python": python, "requires": requires, "constraints": constraints}
-            locked = {"python": found.python, "requires": found.requires, "constraints": found.constraints}
             where = self.doc.where(("pip", set_id, differ[0])) if self.doc else Location(self.path)
             raise UserError(f"pip set {set_id!r} is stale: images.yaml asks for other {' and '.join(differ)}", where=where,
                             key=f"pip.{set_id}.{differ[0]}",
-                            expected="; ".join(f"{n} {show(wanted[n])}" for n in differ),
-                            found=Said("; ".join(f"{n} {show(locked[n])}" for n in differ)),
+                            expected="; ".join(f"{n} {show(getattr(request, n))}" for n in differ),
+                            found=Said("; ".join(f"{n} {show(getattr(found.request, n))}" for n in differ)),
                             hint="run `buildtool lock` and commit images.lock")
-        return found
+        before = next((s for s in self.pip.values() if node_id in s.nodes), None)
+        changed = ""
+        if before is not None:
+            differ = [n for n in ("python", "requires", "constraints") if getattr(before.request, n) != getattr(request, n)]
+            changed = f" (images.lock has node {node_id}'s earlier set, with other {' and '.join(differ)})"
+        raise UserError(f"node {node_id} needs pip pins images.lock does not have{changed}", where=asked_at, key=asked_by,
+                        expected=f"pins for {', '.join(request.requires)} on Python {request.python}"
+                                 + (f" under {len(request.constraints)} ancestor pins" if request.constraints else ""),
+                        found=Said(f"no pip set {set_id} in {Path(self.path).name}" if self.doc else "no lock file"),
+                        hint="run `buildtool lock` and commit images.lock")
 
 
 def _base_apt(raw: dict[str, Any]) -> BaseApt:
@@ -273,7 +307,8 @@ def _pins(path: Path, doc: SourceDoc, raw: dict[str, Any], at: tuple[str, ...]) 
                 raise fail(doc, (*at, "apt", base, "installs", key), f"closure names packages that are not locked: {', '.join(unknown)}",
                            "names listed under packages")
     pip = {
-        k: PipSet(v["python"], tuple(v["requires"]), tuple(v["constraints"]), tuple(PipPin(p["name"], p["version"], p["sha256"]) for p in v["pins"]))
+        k: PipSet(v["python"], tuple(v["requires"]), tuple(v["constraints"]), tuple(PipPin(p["name"], p["version"], p["sha256"]) for p in v["pins"]),
+                  tuple(v["nodes"]))
         for k, v in raw["pip"].items()
     }
     return Lock(path=str(path), bases={k: _base_apt(v) for k, v in raw["apt"].items()}, pip=pip, doc=doc)
@@ -307,7 +342,7 @@ def _pins_record(lock: Lock) -> dict[str, Any]:
         "apt": {b: base_apt_record(entry) for b, entry in sorted(lock.bases.items())},
         "pip": {
             k: {"python": s.python, "requires": list(s.requires), "constraints": list(s.constraints),
-                "pins": [{"name": p.name, "version": p.version, "sha256": p.sha256} for p in s.pins]}
+                "pins": [{"name": p.name, "version": p.version, "sha256": p.sha256} for p in s.pins], "nodes": sorted(s.nodes)}
             for k, s in sorted(lock.pip.items())
         },
     }

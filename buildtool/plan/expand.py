@@ -25,22 +25,14 @@ class Expansion:
     dropped: tuple[Dropped, ...]
 
 
-def variant_facts(config: Config, combo: Combo, lock: Lock, parts: dict[tuple[str, ...], dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Every fact about one combination: os.*, system.*, and <axis>.* from each flavor.
-
-    `parts` (facts_parts, or a dict to fill) holds each base's and each (axis, component, base)'s part, made once."""
-    parts = {} if parts is None else parts
+def variant_facts(config: Config, combo: Combo, lock: Lock) -> dict[str, Any]:
+    """Every fact about one combination: os.*, system.*, and <axis>.* from each flavor."""
     chosen = dict(combo)
     base = config.bases[chosen["os"]]
     apt = lock.apt.get(base.key, {})
-    if (base.key,) not in parts:
-        parts[(base.key,)] = _os_facts(config, base, apt, _refreshed(lock, base.key))
-    facts = dict(parts[(base.key,)])
+    facts = _os_facts(config, base, apt, _refreshed(lock, base.key))
     for axis in LAYER_AXES:
-        key = (axis, chosen[axis], base.key)
-        if key not in parts:
-            parts[key] = _axis_facts(config, axis, chosen[axis], base, apt)
-        facts.update(parts[key])
+        facts.update(_axis_facts(config, axis, chosen[axis], base, apt))
     return facts
 
 
@@ -95,8 +87,9 @@ def _component_tag(config: Config, axis: str, key: str, template: str, own: dict
 
 
 def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Every base's part of the facts and every (axis, component, base)'s, for variant_facts. They are made in the
-    order a walk over the axes product first needs them, so that of two bad tag templates the same one is reported."""
+    """Every base's part of the facts and every (axis, component, base)'s: made once up front, so that a bad tag
+    template is reported before any combination is walked (the first one a walk over the axes product would meet)
+    and the rules' fact names are checked against what the flavors provide."""
     parts: dict[tuple[str, ...], dict[str, Any]] = {}
     for key in config.axes["os"]:
         base, apt = config.bases[key], lock.apt.get(key, {})
@@ -122,7 +115,7 @@ def expand(config: Config, lock: Lock, check_rule_facts: bool = True) -> Expansi
         if excluded is not None:
             dropped.append(Dropped(combo, f"matrix.exclude[{excluded}] ({config.path}:{config.exclude[excluded].line})"))
             continue
-        facts = variant_facts(config, combo, lock, parts)
+        facts = variant_facts(config, combo, lock)
         rule = first_violation(config.rules, facts)
         if rule is not None:
             dropped.append(Dropped(combo, f"rule {rule.id} ({config.path}:{rule.line}): {rule.reason}"))
@@ -130,7 +123,7 @@ def expand(config: Config, lock: Lock, check_rule_facts: bool = True) -> Expansi
         kept[combo] = facts
     for i, sel in enumerate(config.include):
         combo = tuple((a, dict(sel.values)[a][0]) for a in AXES)
-        facts = kept.get(combo) or variant_facts(config, combo, lock, parts)
+        facts = kept.get(combo) or variant_facts(config, combo, lock)
         rule = first_violation(config.rules, facts)
         if rule is not None:
             raise UserError(

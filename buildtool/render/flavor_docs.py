@@ -116,7 +116,7 @@ def _doc(fl: Flavor) -> str:
 
 
 def _flavor_section(fl: Flavor) -> list[str]:
-    from ..config.loader import COMPONENT_COMMON
+    from ..config.images_spec import COMPONENT_COMMON
 
     out = [f"### `{fl.name}`", "", _doc(fl), "",
            f"Axis `{fl.axis}`; partial `templates/{fl.partial}`; class `{type(fl).__module__}.{type(fl).__name__}`.", "",

@@ -17,7 +17,8 @@ import pytest
 
 from buildtool.config.loader import load_config
 from buildtool.engine import client as engine
-from buildtool.engine.bases import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, content_ref, run_bases
+from buildtool.engine.bases import run_bases
+from buildtool.engine.bootstrap import LABEL_KEY, LABEL_RECIPE, LABEL_SUITE, content_ref
 from buildtool.errors import OperationError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ def leaves(docker_ok):
     from buildtool.lock.format import load_lock
     from buildtool.plan.expand import select
     from buildtool.render.generate import generate
-    from buildtool.serving.smoke import serving_targets
+    from buildtool.serving.image import serving_targets
     from buildtool.verify.runner import image_present
 
     if not (REPO / "images.lock").exists():
@@ -60,7 +60,9 @@ def _leftovers(label: str) -> tuple[list[str], list[str]]:
 
 
 def test_every_cpu_smoke_leaf_serves_the_model(leaves, capsys):
-    from buildtool.serving.smoke import assert_outputs, load_model_case, serving_smoke
+    from buildtool.serving.model import load_model_case
+    from buildtool.serving.replies import assert_outputs
+    from buildtool.serving.smoke import serving_smoke
 
     config, g, variants, targets = leaves
     label = "test-" + secrets.token_hex(4)
@@ -81,7 +83,9 @@ def test_every_cpu_smoke_leaf_serves_the_model(leaves, capsys):
 
 
 def test_a_serving_image_with_wrong_numbers_fails(leaves):
-    from buildtool.serving.smoke import assert_outputs, load_model_case, smoke_one
+    from buildtool.serving.model import load_model_case
+    from buildtool.serving.replies import assert_outputs
+    from buildtool.serving.smoke import smoke_one
 
     _, _, _, targets = leaves
     plain = next((t for t in targets if t.backend == "python"), None)

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_publish_smoke import DATE, _plain_env, _run, engine_a, engine_b, registry  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.engine

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from buildtool.edges import archive_keyring as ak
+from buildtool.edges import signed_archive as sa
 
 pytestmark = [
     pytest.mark.network,
@@ -38,7 +39,7 @@ def keyring(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_chain_yields_a_keyring_that_verifies_noble(keyring: Path):
     assert keyring.name == "ubuntu-archive-keyring.gpg" and keyring.stat().st_size > 0
-    release = ak.fetch_verified_release(UBUNTU_MIRROR, "noble", keyring)
+    release = sa.fetch_verified_release(UBUNTU_MIRROR, "noble", keyring)
     assert (release.suite, release.codename) == ("noble", "noble")
     assert release.signers, "at least one valid signature"
     assert "main/binary-amd64/Packages.xz" in release.sha256
@@ -53,5 +54,5 @@ def test_cached_keyring_is_reused(keyring: Path):
 def test_debian_keyring_does_not_verify_ubuntu():
     if why := _reachable(f"{UBUNTU_MIRROR}/dists/noble/InRelease"):
         pytest.skip(why)
-    with pytest.raises(ak.KeyringError, match="no valid signature"):
-        ak.fetch_verified_release(UBUNTU_MIRROR, "noble", ak.DEBIAN_KEYRING)
+    with pytest.raises(sa.KeyringError, match="no valid signature"):
+        sa.fetch_verified_release(UBUNTU_MIRROR, "noble", ak.DEBIAN_KEYRING)

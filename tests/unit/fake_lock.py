@@ -16,7 +16,7 @@ from buildtool.lock.format import BaseApt, DebPin, Lock, PipPin, PipSet, bind_ba
 from buildtool.plan.apt_layers import apt_names, base_chains
 from buildtool.plan.dag import build_dag
 from buildtool.plan.expand import expand
-from buildtool.render.render import ancestor_pins, pip_set_id, python_line
+from buildtool.render.render import node_pip_set_id, pip_request
 
 APT_VERSION = "1.0-1"
 
@@ -62,5 +62,7 @@ def fake_lock(config: Config, apt_version: str = APT_VERSION) -> Lock:
         if not requires:
             continue
         pins = tuple(PipPin(r.split("==")[0], r.split("==")[1], fake_sha(r)) for r in requires)
-        lock.pip[pip_set_id(node)] = PipSet(python_line(node.facts), tuple(requires), ancestor_pins(dag, node, lock), pins)
+        request = pip_request(dag, node, lock)
+        users = lock.pip[node_pip_set_id(dag, node)].nodes if node_pip_set_id(dag, node) in lock.pip else ()
+        lock.pip[node_pip_set_id(dag, node)] = PipSet(request.python, request.requires, request.constraints, pins, (*users, node.id))
     return lock

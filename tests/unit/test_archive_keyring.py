@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from buildtool.edges import archive_keyring as ak
+from buildtool.edges import signed_archive as sa
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgv") and shutil.which("dpkg-deb")), reason="needs gpg, gpgv and dpkg-deb")
 
@@ -99,17 +100,17 @@ def make_mirror(root: Path, gpg: Gpg, signers: tuple[str, ...], files: dict[str,
 def test_good_signature_is_accepted_and_the_table_parsed(tmp_path, gpg, keyrings):
     index = lzma.compress(b"Package: x\n")
     mirror = make_mirror(tmp_path, gpg, gpg.fprs[:1], {"main/binary-amd64/Packages.xz": index, "main/binary-amd64/Release": b"r\n"})
-    rel = ak.fetch_verified_release(mirror, SUITE, keyrings["one"])
+    rel = sa.fetch_verified_release(mirror, SUITE, keyrings["one"])
     assert (rel.suite, rel.codename, rel.date, rel.dist) == (SUITE, SUITE, "Tue, 01 Dec 2026 10:00:00 UTC", SUITE)
     assert rel.signers == (gpg.fprs[0],)
     assert dict(rel.sha256) == {
-        "main/binary-amd64/Packages.xz": ak.IndexEntry(len(index), hashlib.sha256(index).hexdigest()),
-        "main/binary-amd64/Release": ak.IndexEntry(2, hashlib.sha256(b"r\n").hexdigest()),
+        "main/binary-amd64/Packages.xz": sa.IndexEntry(len(index), hashlib.sha256(index).hexdigest()),
+        "main/binary-amd64/Release": sa.IndexEntry(2, hashlib.sha256(b"r\n").hexdigest()),
     }
     with pytest.raises(FrozenInstanceError):
         rel.suite = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        rel.sha256["x"] = ak.IndexEntry(0, "")  # type: ignore[index]
+        rel.sha256["x"] = sa.IndexEntry(0, "")  # type: ignore[index]
 
 
 def test_two_signatures_one_key_known_is_accepted(tmp_path, gpg, keyrings):
@@ -118,22 +119,22 @@ def test_two_signatures_one_key_known_is_accepted(tmp_path, gpg, keyrings):
     signed = tmp_path / "dists" / SUITE / "InRelease"
     proc = subprocess.run(["gpgv", "--homedir", str(tmp_path), "--keyring", str(keyrings["one"]), str(signed)], capture_output=True, check=False)
     assert proc.returncode != 0, "premise: gpgv's exit status alone would reject this file"
-    assert ak.fetch_verified_release(mirror, SUITE, keyrings["one"]).signers == (gpg.fprs[0],)
-    assert set(ak.fetch_verified_release(mirror, SUITE, keyrings["both"]).signers) == set(gpg.fprs[:2])
+    assert sa.fetch_verified_release(mirror, SUITE, keyrings["one"]).signers == (gpg.fprs[0],)
+    assert set(sa.fetch_verified_release(mirror, SUITE, keyrings["both"]).signers) == set(gpg.fprs[:2])
 
 
 def test_tampered_body_is_rejected(tmp_path, gpg, keyrings):
     make_mirror(tmp_path, gpg, gpg.fprs[:2], {"main/x": b"x"})
     path = tmp_path / "dists" / SUITE / "InRelease"
     path.write_bytes(path.read_bytes().replace(b"Origin: Test", b"Origin: Evil"))
-    with pytest.raises(ak.KeyringError, match=r"InRelease: BAD signature"):
-        ak.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
+    with pytest.raises(sa.KeyringError, match=r"InRelease: BAD signature"):
+        sa.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
 
 
 def test_wrong_keyring_is_rejected(tmp_path, gpg, keyrings):
     mirror = make_mirror(tmp_path, gpg, gpg.fprs[:2], {"main/x": b"x"})
-    with pytest.raises(ak.KeyringError, match=r"InRelease: no valid signature from .*stranger\.gpg"):
-        ak.fetch_verified_release(mirror, SUITE, keyrings["stranger"])
+    with pytest.raises(sa.KeyringError, match=r"InRelease: no valid signature from .*stranger\.gpg"):
+        sa.fetch_verified_release(mirror, SUITE, keyrings["stranger"])
 
 
 def test_text_outside_the_signed_part_is_refused(tmp_path, gpg, keyrings):
@@ -142,15 +143,15 @@ def test_text_outside_the_signed_part_is_refused(tmp_path, gpg, keyrings):
     good = path.read_bytes()
     for bad in (b"Suite: evil\n\n" + good, good + b"\nSHA256:\n " + b"0" * 64 + b" 1 main/evil\n", good + good):
         path.write_bytes(bad)
-        with pytest.raises(ak.KeyringError, match=r"InRelease: (not a clearsigned file|text after the signature|more than one signed block)"):
-            ak.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
+        with pytest.raises(sa.KeyringError, match=r"InRelease: (not a clearsigned file|text after the signature|more than one signed block)"):
+            sa.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
 
 
 def test_unsigned_release_is_rejected(tmp_path, keyrings):
     (tmp_path / "dists" / SUITE).mkdir(parents=True)
     (tmp_path / "dists" / SUITE / "InRelease").write_text(release_text({"main/x": b"x"}))
-    with pytest.raises(ak.KeyringError, match="not a clearsigned file"):
-        ak.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
+    with pytest.raises(sa.KeyringError, match="not a clearsigned file"):
+        sa.fetch_verified_release(tmp_path.as_uri(), SUITE, keyrings["one"])
 
 
 def test_status_parsing_one_bad_signature_spoils_the_file():
@@ -160,19 +161,19 @@ def test_status_parsing_one_bad_signature_spoils_the_file():
         "[GNUPG:] NEWSIG\n[GNUPG:] ERRSIG CCCC 22 8 01 0 9\n[GNUPG:] NO_PUBKEY CCCC\n"
         "[GNUPG:] NEWSIG\n[GNUPG:] EXPKEYSIG DDDD old\n[GNUPG:] VALIDSIG " + "D" * 40 + " 2020-01-01 0 4 0 22 8 01 " + "D" * 40 + "\n"
     )
-    sigs = ak._signatures(status)
+    sigs = sa._signatures(status)
     assert [(s.good, s.bad) for s in sigs] == [(True, False), (False, True), (False, False), (False, False)]
     assert sigs[0].fingerprint == "A" * 40
 
 
 def test_suite_mismatch_and_expiry_are_rejected(tmp_path, gpg, keyrings):
     text = release_text({"main/x": b"x"}, suite="oldsuite")
-    with pytest.raises(ak.KeyringError, match="signed for suite 'oldsuite'"):
-        ak.parse_release("u", SUITE, text)
+    with pytest.raises(sa.KeyringError, match="signed for suite 'oldsuite'"):
+        sa.parse_release("u", SUITE, text)
     expired = release_text({"main/x": b"x"}, extra="Valid-Until: Mon, 01 Jan 2024 00:00:00 UTC\n")
-    with pytest.raises(ak.KeyringError, match="expired"):
-        ak.parse_release("u", SUITE, expired)
-    assert ak.parse_release("u", SUITE, release_text({"main/x": b"x"}, extra="Valid-Until: Fri, 01 Jan 2100 00:00:00 UTC\n")).valid_until
+    with pytest.raises(sa.KeyringError, match="expired"):
+        sa.parse_release("u", SUITE, expired)
+    assert sa.parse_release("u", SUITE, release_text({"main/x": b"x"}, extra="Valid-Until: Fri, 01 Jan 2100 00:00:00 UTC\n")).valid_until
 
 
 # -- indexes --------------------------------------------------------------------------------------------------------
@@ -182,35 +183,35 @@ def test_index_is_checked_against_the_release(tmp_path, gpg, keyrings):
     text = packages_text(("hello", "1.0", "pool/h/hello.deb", b"deb"))
     index = lzma.compress(text.encode())
     mirror = make_mirror(tmp_path, gpg, gpg.fprs[:1], {"main/binary-amd64/Packages.xz": index})
-    rel = ak.fetch_verified_release(mirror, SUITE, keyrings["one"])
-    assert ak.fetch_verified_index(mirror, rel, "main", "amd64") == text
+    rel = sa.fetch_verified_release(mirror, SUITE, keyrings["one"])
+    assert sa.fetch_verified_index(mirror, rel, "main", "amd64") == text
 
     served = tmp_path / "dists" / SUITE / "main/binary-amd64/Packages.xz"
     served.write_bytes(index + b"\0")
-    with pytest.raises(ak.KeyringError, match=r"Packages\.xz: larger than the \d+ bytes|size mismatch"):
-        ak.fetch_verified_index(mirror, rel, "main", "amd64")
+    with pytest.raises(sa.KeyringError, match=r"Packages\.xz: larger than the \d+ bytes|size mismatch"):
+        sa.fetch_verified_index(mirror, rel, "main", "amd64")
     served.write_bytes(index[:-1])
-    with pytest.raises(ak.KeyringError, match=r"Packages\.xz: size mismatch"):
-        ak.fetch_verified_index(mirror, rel, "main", "amd64")
+    with pytest.raises(sa.KeyringError, match=r"Packages\.xz: size mismatch"):
+        sa.fetch_verified_index(mirror, rel, "main", "amd64")
     served.write_bytes(bytes([index[0] ^ 1]) + index[1:])
-    with pytest.raises(ak.KeyringError, match=r"Packages\.xz: sha256 mismatch"):
-        ak.fetch_verified_index(mirror, rel, "main", "amd64")
-    with pytest.raises(ak.KeyringError, match="lists no main/binary-arm64/Packages.xz"):
-        ak.fetch_verified_index(mirror, rel, "main", "arm64")
+    with pytest.raises(sa.KeyringError, match=r"Packages\.xz: sha256 mismatch"):
+        sa.fetch_verified_index(mirror, rel, "main", "amd64")
+    with pytest.raises(sa.KeyringError, match="lists no main/binary-arm64/Packages.xz"):
+        sa.fetch_verified_index(mirror, rel, "main", "arm64")
 
 
 def test_index_by_hash_is_preferred_and_falls_back_to_the_name(tmp_path, gpg, keyrings):
     text = packages_text(("hello", "1.0", "pool/h/hello.deb", b"deb"))
     index = lzma.compress(text.encode())
     mirror = make_mirror(tmp_path, gpg, gpg.fprs[:1], {"main/binary-amd64/Packages.xz": index}, extra="Acquire-By-Hash: yes\n")
-    rel = ak.fetch_verified_release(mirror, SUITE, keyrings["one"])
+    rel = sa.fetch_verified_release(mirror, SUITE, keyrings["one"])
     assert rel.by_hash
-    assert ak.fetch_verified_index(mirror, rel, "main", "amd64") == text  # no by-hash/ folder: the name is used
+    assert sa.fetch_verified_index(mirror, rel, "main", "amd64") == text  # no by-hash/ folder: the name is used
     by_hash = tmp_path / "dists" / SUITE / "main/binary-amd64/by-hash/SHA256" / hashlib.sha256(index).hexdigest()
     by_hash.parent.mkdir(parents=True)
     by_hash.write_bytes(index)
     (tmp_path / "dists" / SUITE / "main/binary-amd64/Packages.xz").write_bytes(b"a newer index mid-sync")
-    assert ak.fetch_verified_index(mirror, rel, "main", "amd64") == text
+    assert sa.fetch_verified_index(mirror, rel, "main", "amd64") == text
 
 
 def test_find_package_picks_the_newest_by_dpkg_ordering():
@@ -221,11 +222,11 @@ def test_find_package_picks_the_newest_by_dpkg_ordering():
         ("hello", "1:0.5~rc1", "pool/h/hello_rc.deb", b"d"),
         ("hello", "10.0", "pool/h/hello_10.deb", b"e"),
     )
-    found = ak.find_package(text, "hello")
-    assert found == ak.PackageStanza("hello", "1:0.5-1", "pool/h/hello_1%3a0.5-1.deb", hashlib.sha256(b"c").hexdigest(), 1)
-    assert ak.find_package(text, "other").version == "9:9"
-    with pytest.raises(ak.KeyringError, match="'absent' is not in the index"):
-        ak.find_package(text, "absent")
+    found = sa.find_package(text, "hello")
+    assert found == sa.PackageStanza("hello", "1:0.5-1", "pool/h/hello_1%3a0.5-1.deb", hashlib.sha256(b"c").hexdigest(), 1)
+    assert sa.find_package(text, "other").version == "9:9"
+    with pytest.raises(sa.KeyringError, match="'absent' is not in the index"):
+        sa.find_package(text, "absent")
 
 
 # -- ubuntu_keyring, end to end on a local mirror -------------------------------------------------------------------
@@ -258,11 +259,11 @@ def test_ubuntu_keyring_chain_and_cache(tmp_path, gpg, keyrings):
     assert ak.ubuntu_keyring(cache, mirror, SUITE, keyrings["one"], archs=("all",)).read_bytes() == payload
     shutil.rmtree(tmp_path / "mirror")
     assert ak.ubuntu_keyring(cache, mirror, SUITE, keyrings["one"], check_upstream=False).read_bytes() == payload
-    with pytest.raises(ak.KeyringError, match=r"dists/testsuite/InRelease: cannot download"):
+    with pytest.raises(sa.KeyringError, match=r"dists/testsuite/InRelease: cannot download"):
         ak.ubuntu_keyring(cache, mirror, SUITE, keyrings["one"])
 
     path.write_bytes(b"corrupted")  # a cache that no longer matches its record is not trusted
-    with pytest.raises(ak.KeyringError):
+    with pytest.raises(sa.KeyringError):
         ak.ubuntu_keyring(cache, mirror, SUITE, keyrings["one"], check_upstream=False)
 
 
@@ -271,7 +272,7 @@ def test_ubuntu_keyring_rejects_a_deb_that_does_not_match_the_index(tmp_path, gp
     filename = "pool/k.deb"
     index = lzma.compress(packages_text(("ubuntu-keyring", "1", filename, deb)).encode())
     mirror = make_mirror(tmp_path / "mirror", gpg, gpg.fprs[:1], {"main/binary-all/Packages.xz": index}, pool={filename: deb[:-1] + b"\0"})
-    with pytest.raises(ak.KeyringError, match=r"pool/k\.deb: sha256 mismatch"):
+    with pytest.raises(sa.KeyringError, match=r"pool/k\.deb: sha256 mismatch"):
         ak.ubuntu_keyring(tmp_path / "cache", mirror, SUITE, keyrings["one"], archs=("all",))
     assert not (tmp_path / "cache" / "ubuntu-archive-keyring.gpg").exists()
 
@@ -285,8 +286,8 @@ def test_debootstrap_script_falls_back_only_for_ubuntu(tmp_path):
     assert ak.debootstrap_script("jammy", tmp_path) is None
     assert ak.debootstrap_script("bookworm", tmp_path) is None
     assert ak.debootstrap_script("noble", tmp_path) == str(tmp_path / "gutsy")
-    with pytest.raises(ak.KeyringError, match="'forky'.*not an Ubuntu series"):
+    with pytest.raises(sa.KeyringError, match="'forky'.*not an Ubuntu series"):
         ak.debootstrap_script("forky", tmp_path)
     (tmp_path / "gutsy").unlink()
-    with pytest.raises(ak.KeyringError, match="no gutsy script"):
+    with pytest.raises(sa.KeyringError, match="no gutsy script"):
         ak.debootstrap_script("noble", tmp_path)

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from buildtool.config.model import Base, Bootstrap
+from buildtool.engine import base_results as R
 from buildtool.engine import bases as B
+from buildtool.engine import bootstrap as BS
 from buildtool.engine import client as engine
+from buildtool.engine.progress import human_size
 from buildtool.errors import OperationError
 
 
@@ -25,7 +28,7 @@ BOOKWORM = Bootstrap("debootstrap", "bookworm", "http://deb.debian.org/debian", 
 
 
 def test_debootstrap_command_from_recipe():
-    plan = B.bootstrap_plan(_base(bootstrap=BOOKWORM))
+    plan = BS.bootstrap_plan(_base(bootstrap=BOOKWORM))
     assert plan is not None
     assert plan.command("/tmp/x/rootfs") == [
         "debootstrap", "--variant=minbase", "--components=main,contrib", "bookworm", "/tmp/x/rootfs", "http://deb.debian.org/debian",
@@ -36,23 +39,23 @@ def test_debootstrap_command_from_recipe():
 
 def test_site_mirror_overrides_recipe_mirror_but_not_the_recipe_id():
     base = _base(bootstrap=BOOKWORM)
-    plan = B.bootstrap_plan(base, "http://mirror.example/debian/")
+    plan = BS.bootstrap_plan(base, "http://mirror.example/debian/")
     assert plan is not None
     assert plan.command("/t")[-1] == "http://mirror.example/debian"
     assert plan.sources_list() == "deb http://mirror.example/debian bookworm main contrib\n"
     assert plan.recipe_mirror == "http://deb.debian.org/debian"
     # The local name stays the recipe's: the site overlay never changes what images build FROM.
     assert plan.local_ref == base.local_ref == f"buildtool/base-debian12:{base.recipe_id}"
-    assert B.recipe_record(base, plan)["mirror_used"] == "http://mirror.example/debian"
-    assert "mirror_used" not in B.recipe_record(base, B.bootstrap_plan(base))
+    assert BS.recipe_record(base, plan)["mirror_used"] == "http://mirror.example/debian"
+    assert "mirror_used" not in BS.recipe_record(base, BS.bootstrap_plan(base))
 
 
 def test_no_recipe_no_plan():
-    assert B.bootstrap_plan(_base(key="ubuntu22.04")) is None
+    assert BS.bootstrap_plan(_base(key="ubuntu22.04")) is None
 
 
 def test_unsupported_tool_is_an_operation_error():
-    plan = B.bootstrap_plan(_base(bootstrap=Bootstrap("debuerreotype", "bookworm", "http://deb.debian.org/debian", "minbase", ("main",))))
+    plan = BS.bootstrap_plan(_base(bootstrap=Bootstrap("debuerreotype", "bookworm", "http://deb.debian.org/debian", "minbase", ("main",))))
     assert plan is not None
     with pytest.raises(OperationError, match="debuerreotype"):
         plan.command("/t")
@@ -60,7 +63,7 @@ def test_unsupported_tool_is_an_operation_error():
 
 def test_import_changes_carry_cmd_path_and_labels():
     base = _base(bootstrap=BOOKWORM)
-    plan = B.bootstrap_plan(base)
+    plan = BS.bootstrap_plan(base)
     assert plan is not None
     changes = plan.import_changes()
     assert 'CMD ["/bin/bash"]' in changes
@@ -99,14 +102,14 @@ def test_offline_and_pull_timeout_from_env():
 
 def test_table_and_sizes():
     rows = [
-        B.BaseResult("debian12", "buildtool/base-debian12:abc", "bootstrapped", 31.24, 214_000_000, "sha256:" + "e" * 64),
-        B.BaseResult("ubuntu22.04", "buildtool/base-ubuntu22.04:def", "failed", 0.01),
+        R.BaseResult("debian12", "buildtool/base-debian12:abc", "bootstrapped", 31.24, 214_000_000, "sha256:" + "e" * 64),
+        R.BaseResult("ubuntu22.04", "buildtool/base-ubuntu22.04:def", "failed", 0.01),
     ]
-    table = B.render_table(rows).splitlines()
+    table = R.render_table(rows).splitlines()
     assert table[0].split() == ["BASE", "STATUS", "SECONDS", "SIZE", "IMAGE", "ID", "LOCAL", "REF"]
     assert table[1].split()[:6] == ["debian12", "bootstrapped", "31.2", "214", "MB", "e" * 12]
     assert table[2].split()[:4] == ["ubuntu22.04", "failed", "0.0", "-"]
-    assert B.human_size(3_500_000_000) == "3.50 GB"
+    assert human_size(3_500_000_000) == "3.50 GB"
     assert rows[0].row()["seconds"] == 31.2
 
 
@@ -121,9 +124,9 @@ def test_scrub_makes_the_rootfs_clean(tmp_path: Path):
     (root / "etc/resolv.conf").write_text("nameserver 10.0.0.1\n")
     (root / "etc/machine-id").write_text("1234\n")
     (root / "etc/apt/sources.list.d/debian.sources").write_text("Types: deb\n")
-    plan = B.bootstrap_plan(_base(bootstrap=BOOKWORM))
+    plan = BS.bootstrap_plan(_base(bootstrap=BOOKWORM))
     assert plan is not None
-    B._scrub(str(root), plan)
+    BS._scrub(str(root), plan)
     assert list((root / "var/cache/apt/archives").iterdir()) == [root / "var/cache/apt/archives/partial"]
     assert not (root / "var/cache/apt/pkgcache.bin").exists()
     assert [p.name for p in (root / "var/lib/apt/lists").iterdir()] == ["partial"]
@@ -137,11 +140,11 @@ def test_scrub_makes_the_rootfs_clean(tmp_path: Path):
 def test_state_merges_and_keeps_sorted_keys(tmp_path: Path):
     path = tmp_path / ".state" / "bases.json"
     base = _base(bootstrap=BOOKWORM)
-    ok = B.BaseResult("debian12", base.local_ref, "bootstrapped", 30.0, 1000, "sha256:1", recipe=B.recipe_record(base, None))
-    B._save_state(path, [ok])
-    failed = B.BaseResult("debian12", base.local_ref, "failed", 1.0, detail="boom")
-    other = B.BaseResult("debian11", "buildtool/base-debian11:x", "present", 0.1, 2000, "sha256:2")
-    B._save_state(path, [failed, other])
+    ok = R.BaseResult("debian12", base.local_ref, "bootstrapped", 30.0, 1000, "sha256:1", recipe=BS.recipe_record(base, None))
+    R.save_state(path, [ok])
+    failed = R.BaseResult("debian12", base.local_ref, "failed", 1.0, detail="boom")
+    other = R.BaseResult("debian11", "buildtool/base-debian11:x", "present", 0.1, 2000, "sha256:2")
+    R.save_state(path, [failed, other])
     text = path.read_text()
     state = json.loads(text)
     assert list(state) == ["debian11", "debian12"]
@@ -154,7 +157,7 @@ def test_remove_rootfs_deletes_plain_trees(tmp_path: Path):
     d = tmp_path / "buildtool-base-x"
     (d / "rootfs/etc").mkdir(parents=True)
     (d / "rootfs/etc/os-release").write_text("x")
-    B._remove_rootfs(str(d))
+    BS._remove_rootfs(str(d))
     assert not d.exists()
 
 
@@ -194,15 +197,15 @@ def fake_edges(monkeypatch):
         rec.bootstrapped.append((base.key, accept_drift, locked_manifest))
         result.status, result.image_id = "bootstrapped", "sha256:boot"
 
-    monkeypatch.setattr(B, "_bootstrap", bootstrap)
+    monkeypatch.setattr(B, "bootstrap_base", bootstrap)
     monkeypatch.delenv("BUILDTOOL_OFFLINE", raising=False)
     return rec
 
 
 def _make(base: Base, force: bool = False, tmp: Path = Path("/nonexistent"), accept_drift: bool = False,
-          locked_manifest: tuple[str, ...] = ()) -> B.BaseResult:
-    result = B.BaseResult(base.key, base.local_ref)
-    B._make_base(None, base, B.bootstrap_plan(base), force, result, tmp, accept_drift, locked_manifest)
+          locked_manifest: tuple[str, ...] = ()) -> R.BaseResult:
+    result = R.BaseResult(base.key, base.local_ref)
+    B._make_base(None, base, BS.bootstrap_plan(base), force, result, tmp, accept_drift, locked_manifest)
     return result
 
 
@@ -303,7 +306,7 @@ def _rootfs(tmp_path: Path, status: str = STATUS) -> Path:
 
 
 def test_debootstrap_command_with_keyring_and_script():
-    plan = B.bootstrap_plan(_base(bootstrap=BOOKWORM))
+    plan = BS.bootstrap_plan(_base(bootstrap=BOOKWORM))
     assert plan is not None
     assert plan.command("/r", "/k/ubuntu.gpg", "/usr/share/debootstrap/scripts/gutsy") == [
         "debootstrap", "--variant=minbase", "--components=main,contrib", "--keyring=/k/ubuntu.gpg", "bookworm", "/r",
@@ -313,7 +316,7 @@ def test_debootstrap_command_with_keyring_and_script():
 
 
 def test_rootfs_manifest_reads_only_installed_packages(tmp_path: Path):
-    assert B.rootfs_manifest(str(_rootfs(tmp_path))) == (
+    assert BS.rootfs_manifest(str(_rootfs(tmp_path))) == (
         "base-files 12.4+deb12u12 amd64",
         "dpkg 1.21.22 amd64",
         "tzdata 2025b-0+deb12u1 all",
@@ -323,10 +326,10 @@ def test_rootfs_manifest_reads_only_installed_packages(tmp_path: Path):
 def test_manifest_changes_names_what_moved():
     locked = ("base-files 12.4+deb12u11 amd64", "dpkg 1.21.22 amd64", "gone 1 amd64")
     actual = ("base-files 12.4+deb12u12 amd64", "dpkg 1.21.22 amd64", "new 2 amd64")
-    assert B.manifest_changes(locked, actual) == [
+    assert BS.manifest_changes(locked, actual) == [
         "base-files: 12.4+deb12u11 -> 12.4+deb12u12", "gone: 1 -> (absent)", "new: (absent) -> 2",
     ]
-    assert B.manifest_changes(actual, actual) == []
+    assert BS.manifest_changes(actual, actual) == []
 
 
 def test_the_manifest_is_part_of_the_base_tag():
@@ -336,12 +339,12 @@ def test_the_manifest_is_part_of_the_base_tag():
 
     base = _base(bootstrap=BOOKWORM)
     one, two = ("base-files 12.4+deb12u11 amd64",), ("base-files 12.4+deb12u12 amd64",)
-    ref_one, ref_two = B.content_ref(base, one), B.content_ref(base, two)
+    ref_one, ref_two = BS.content_ref(base, one), BS.content_ref(base, two)
     assert ref_one != ref_two != base.local_ref
     assert ref_one == replace(base, content=manifest_digest(one)).local_ref
     assert ref_one.startswith("buildtool/base-debian12:")
     # the manifest's order does not matter, only what it holds
-    assert B.content_ref(base, ("b 1 amd64", "a 1 amd64")) == B.content_ref(base, ("a 1 amd64", "b 1 amd64"))
+    assert BS.content_ref(base, ("b 1 amd64", "a 1 amd64")) == BS.content_ref(base, ("a 1 amd64", "b 1 amd64"))
 
 
 def test_a_locked_bootstrapped_base_is_never_pulled(fake_edges):
@@ -371,26 +374,26 @@ def fake_debootstrap(monkeypatch, tmp_path: Path):
     """_bootstrap with debootstrap, scrub and import faked: the 'rootfs' gets the status file in `rec['status']`."""
     rec: dict = {"status": STATUS, "tags": []}
     monkeypatch.setenv("BUILDTOOL_TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.setattr(B.shutil, "which", lambda name: "/usr/sbin/" + name)
+    monkeypatch.setattr(BS.shutil, "which", lambda name: "/usr/sbin/" + name)
 
     def run_logged(argv, log, what, log_path):
         target = Path(argv[-2])
         (target / "var/lib/dpkg").mkdir(parents=True)
         (target / "var/lib/dpkg/status").write_text(rec["status"], encoding="utf-8")
 
-    monkeypatch.setattr(B, "_run_logged", run_logged)
-    monkeypatch.setattr(B, "_scrub", lambda target, plan: None)
-    monkeypatch.setattr(B, "_import", lambda target, plan, log, log_path: "sha256:imported")
-    monkeypatch.setattr(B, "_image_size", lambda client, image: None)
+    monkeypatch.setattr(BS, "_run_logged", run_logged)
+    monkeypatch.setattr(BS, "_scrub", lambda target, plan: None)
+    monkeypatch.setattr(BS, "_import", lambda target, plan, log, log_path: "sha256:imported")
+    monkeypatch.setattr(engine, "image_size", lambda client, image: None)
     monkeypatch.setattr(engine, "tag", lambda client, image, ref: rec["tags"].append((image, ref)))
     return rec
 
 
-def _bootstrap(base: Base, tmp_path: Path, **kw) -> B.BaseResult:
-    plan = B.bootstrap_plan(base)
+def _bootstrap(base: Base, tmp_path: Path, **kw) -> R.BaseResult:
+    plan = BS.bootstrap_plan(base)
     assert plan is not None
-    result = B.BaseResult(base.key, base.local_ref)
-    B._bootstrap(None, plan, result, tmp_path / "logs" / "bases", base, **kw)
+    result = R.BaseResult(base.key, base.local_ref)
+    BS.bootstrap_base(None, plan, result, tmp_path / "logs" / "bases", base, **kw)
     return result
 
 
@@ -399,7 +402,7 @@ def test_bootstrap_tags_the_image_by_its_manifest(fake_debootstrap, tmp_path: Pa
 
     from buildtool.lock.format import manifest_digest
 
-    manifest = B.rootfs_manifest(str(_rootfs(tmp_path)))
+    manifest = BS.rootfs_manifest(str(_rootfs(tmp_path)))
     base = replace(_base(bootstrap=BOOKWORM), content=manifest_digest(manifest))
     r = _bootstrap(base, tmp_path)
     assert (r.status, r.image_id, r.manifest, r.drift) == ("bootstrapped", "sha256:imported", manifest, [])
@@ -419,5 +422,5 @@ def test_bootstrap_refuses_a_base_that_drifted_from_the_lock(fake_debootstrap, t
 
     r = _bootstrap(base, tmp_path, accept_drift=True, locked_manifest=locked)  # what `buildtool lock` does
     assert r.drift == ["base-files: 12.4+deb12u11 -> 12.4+deb12u12"]
-    assert r.ref == B.content_ref(base, r.manifest) != base.local_ref
+    assert r.ref == BS.content_ref(base, r.manifest) != base.local_ref
     assert fake_debootstrap["tags"] == [("sha256:imported", r.ref)]

@@ -24,7 +24,7 @@ from buildtool.components.base import dash
 from buildtool.config.loader import load_config
 from buildtool.config.schema import Version
 from buildtool.render.generate import generate
-from buildtool.serving import smoke as serving
+from buildtool.serving import image as serving
 from buildtool.verify import checkplan
 from buildtool.verify import runner as verify
 

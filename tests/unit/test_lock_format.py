@@ -68,9 +68,9 @@ def test_lines_of_a_json_lock_are_found_only_when_an_error_asks(tmp_path):
     path.write_text(dump_lock(load_lock(YAML_FIXTURE)), encoding="utf-8")
     doc = load_lock(path).doc
     assert doc.lines == {}
-    where = doc.where(("pip", "debian12.sys.system-python", "requires"))
+    where = doc.where(("pip", "py3.11-pip-7880e25958c2", "requires"))
     lines = path.read_text().splitlines()
-    start = lines.index('    "debian12.sys.system-python": {')
+    start = lines.index('    "py3.11-pip-7880e25958c2": {')
     assert where.line == lines.index('      "requires": [', start) + 1
 
 

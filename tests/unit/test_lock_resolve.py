@@ -24,14 +24,15 @@ else:  # pragma: no cover
 from buildtool.config.loader import load_config
 from buildtool.engine import client as engine
 from buildtool.errors import UserError
-from buildtool.lock import apt as lock_apt
-from buildtool.lock import apt_resolve as ar
 from buildtool.lock import debversion as dv
-from buildtool.lock import pip as lr
 from buildtool.lock.apt_sources import AptSource
 from buildtool.lock.check import check_lock, classify, render_report
 from buildtool.lock.format import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSet, bind_bases, dump_lock, install_key, load_lock, manifest_digest
 from buildtool.render.generate import generate
+from buildtool.resolve import apt as lock_apt
+from buildtool.resolve import apt_resolve as ar
+from buildtool.resolve import pip as lr
+from buildtool.resolve import uv as luv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -469,7 +470,7 @@ wheels = [{ url = "https://files.example/n/nvidia_cudnn_cu12-9.10.2.21-py3-none-
 
 def test_pins_from_pylock_keeps_the_hash_of_the_wheel_that_installs() -> None:
     # the abi3 manylinux wheel outranks the pure one for CPython 3.11 (as pip and uv pick it); names are canonical
-    assert lr.pins_from_pylock(PYLOCK, "3.11") == (PipPin("nvidia-cudnn-cu12", "9.10.2.21", "c" * 64), PipPin("protobuf", "7.36.2", "b" * 64))
+    assert luv.pins_from_pylock(PYLOCK, "3.11") == (PipPin("nvidia-cudnn-cu12", "9.10.2.21", "c" * 64), PipPin("protobuf", "7.36.2", "b" * 64))
 
 
 def test_best_wheel_follows_the_tag_ranking_of_the_target_python() -> None:
@@ -479,35 +480,35 @@ def test_best_wheel_follows_the_tag_ranking_of_the_target_python() -> None:
         ("numpy-2.3.1-cp311-cp311-manylinux_2_34_x86_64.whl", "3"),  # needs glibc 2.34: never chosen
         ("numpy-2.3.1-cp311-cp311-musllinux_1_2_x86_64.whl", "4"),
         ("numpy-2.3.1-cp312-cp312-manylinux_2_28_x86_64.whl", "5"))]
-    assert lr.best_wheel("numpy", wheels, "3.11")["hashes"]["sha256"] == "2" * 64
-    assert lr.best_wheel("numpy", wheels[4:] + wheels[:1], "3.12")["hashes"]["sha256"] == "5" * 64
-    with pytest.raises(lr.ResolveError, match="none of its wheels runs on CPython 3.9, manylinux_2_31"):
-        lr.best_wheel("numpy", wheels, "3.9")
+    assert luv.best_wheel("numpy", wheels, "3.11")["hashes"]["sha256"] == "2" * 64
+    assert luv.best_wheel("numpy", wheels[4:] + wheels[:1], "3.12")["hashes"]["sha256"] == "5" * 64
+    with pytest.raises(luv.ResolveError, match="none of its wheels runs on CPython 3.9, manylinux_2_31"):
+        luv.best_wheel("numpy", wheels, "3.9")
 
 
 def test_pins_from_pylock_refuses_a_package_without_wheels_or_hash() -> None:
-    with pytest.raises(lr.ResolveError, match="mpi4py 4.1.2 without a wheel"):
-        lr.pins_from_pylock('[[packages]]\nname = "mpi4py"\nversion = "4.1.2"\nsdist = { url = "https://x/mpi4py-4.1.2.tar.gz" }\n', "3.11")
-    with pytest.raises(lr.ResolveError, match="no sha256 for the pip wheel"):
-        lr.pins_from_pylock('[[packages]]\nname = "pip"\nversion = "25.3"\nwheels = [{ url = "https://x/pip-25.3-py3-none-any.whl" }]\n', "3.11")
-    with pytest.raises(lr.ResolveError, match="unreadable pylock.toml"):
-        lr.pins_from_pylock("[[packages]\n", "3.11")
+    with pytest.raises(luv.ResolveError, match="mpi4py 4.1.2 without a wheel"):
+        luv.pins_from_pylock('[[packages]]\nname = "mpi4py"\nversion = "4.1.2"\nsdist = { url = "https://x/mpi4py-4.1.2.tar.gz" }\n', "3.11")
+    with pytest.raises(luv.ResolveError, match="no sha256 for the pip wheel"):
+        luv.pins_from_pylock('[[packages]]\nname = "pip"\nversion = "25.3"\nwheels = [{ url = "https://x/pip-25.3-py3-none-any.whl" }]\n', "3.11")
+    with pytest.raises(luv.ResolveError, match="unreadable pylock.toml"):
+        luv.pins_from_pylock("[[packages]\n", "3.11")
 
 
 def test_preferences_file_round_trips_through_the_pylock_reader() -> None:
-    text = lr.pylock_preferences(("numpy==2.3.1", "packaging==26.3"))
+    text = luv.pylock_preferences(("numpy==2.3.1", "packaging==26.3"))
     assert tomllib.loads(text)["packages"] == [{"name": "numpy", "version": "2.3.1"}, {"name": "packaging", "version": "26.3"}]
 
 
 def test_new_pins_drop_only_identical_inherited_pins() -> None:
     pins = (PipPin("numpy", "2.3.1", "a" * 64), PipPin("onnxruntime", "1.23.2", "b" * 64), PipPin("pip", "25.3", "c" * 64))
-    kept = lr.new_pins(pins, ("numpy==2.3.1", "pip==25.2"))
+    kept = luv.new_pins(pins, ("numpy==2.3.1", "pip==25.2"))
     assert [p.name for p in kept] == ["onnxruntime", "pip"]
 
 
 def test_uv_command_binary_only_for_the_target_python_and_platform(tmp_path: Path) -> None:
-    job = lr.UvJob(lr.PipRequest("3.9", ("mpi4py==4.1.2",), ("pip==25.3",)), ("mpi4py==4.1.1",), ("mpi4py",))
-    cmd = lr.uv_command("/bin/uv", job, tmp_path)
+    job = luv.UvJob(luv.PipRequest("3.9", ("mpi4py==4.1.2",), ("pip==25.3",)), ("mpi4py==4.1.1",), ("mpi4py",))
+    cmd = luv.uv_command("/bin/uv", job, tmp_path)
     assert cmd[:3] == ["/bin/uv", "pip", "compile"] and cmd[-1] == str(tmp_path / "requirements.in")
     for flag, value in (("--python-version", "3.9"), ("--python-platform", "x86_64-manylinux_2_31"), ("--only-binary", ":all:"),
                         ("-c", str(tmp_path / "constraints.txt")), ("-o", str(tmp_path / "pylock.toml")), ("--format", "pylock.toml"),
@@ -520,41 +521,41 @@ def test_uv_command_binary_only_for_the_target_python_and_platform(tmp_path: Pat
 def test_uv_environment_passes_index_and_ca_and_drops_host_uv_settings() -> None:
     host = {"PATH": "/bin", "UV_INDEX_URL": "https://elsewhere/simple", "UV_CONSTRAINT": "/etc/c.txt", "UV_CACHE_DIR": "/c",
             "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
-    env = lr.uv_environment("https://u:s3cret@pypi.example/simple", None, host)
+    env = luv.uv_environment("https://u:s3cret@pypi.example/simple", None, host)
     assert env == {"PATH": "/bin", "UV_CACHE_DIR": "/c", "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
                    "UV_DEFAULT_INDEX": "https://u:s3cret@pypi.example/simple"}
-    assert lr.uv_environment(lr.PYPI, "/site/ca.pem", host)["SSL_CERT_FILE"] == "/site/ca.pem"
-    assert lr.uv_environment(lr.PYPI, None, {"PATH": "/bin"})["UV_SYSTEM_CERTS"] == "1"
+    assert luv.uv_environment(lr.PYPI, "/site/ca.pem", host)["SSL_CERT_FILE"] == "/site/ca.pem"
+    assert luv.uv_environment(lr.PYPI, None, {"PATH": "/bin"})["UV_SYSTEM_CERTS"] == "1"
 
 
 def test_combined_bundle_is_the_host_bundle_then_the_sites(tmp_path: Path) -> None:
     host, site = tmp_path / "host.pem", tmp_path / "site.pem"
     host.write_text("HOST CA\n")
     site.write_text("SITE CA\n")
-    out = lr.combined_bundle(str(site), tmp_path, {"SSL_CERT_FILE": str(host)})
+    out = luv.combined_bundle(str(site), tmp_path, {"SSL_CERT_FILE": str(host)})
     assert out is not None and Path(out).read_text() == "HOST CA\nSITE CA\n"
-    assert lr.combined_bundle(None, tmp_path, {"SSL_CERT_FILE": str(host)}) is None
+    assert luv.combined_bundle(None, tmp_path, {"SSL_CERT_FILE": str(host)}) is None
 
 
 def test_redact_hides_index_credentials() -> None:
     index = "https://u:s3cret@pypi.example/simple"
-    said = lr.redact(f"error: Failed to fetch {index}/numpy/ (user u, token s3cret)", index)
+    said = luv.redact(f"error: Failed to fetch {index}/numpy/ (user u, token s3cret)", index)
     assert said == "error: Failed to fetch https://***@pypi.example/simple/numpy/ (user u, token ***)"
-    assert lr.redact("plain", lr.PYPI) == "plain"
+    assert luv.redact("plain", lr.PYPI) == "plain"
 
 
 def test_uv_reason_and_culprits_name_the_requirement() -> None:
     output = ("Resolved 2 packages in 3ms\nerror: No solution found when resolving dependencies\n  cause: Because nosuch-pkg was not found "
               "in the package registry and you require nosuch-pkg==1.0, we can conclude that your requirements are unsatisfiable.\n")
-    reason = lr.uv_reason(output)
+    reason = luv.uv_reason(output)
     assert reason.startswith("error: No solution found") and "Resolved" not in reason
-    assert lr.culprits(("pip==25.3", "nosuch_pkg==1.0"), reason) == ("nosuch_pkg==1.0",)
-    assert lr.culprits(("pip==25.3",), "error: network unreachable") == ("pip==25.3",)
+    assert luv.culprits(("pip==25.3", "nosuch_pkg==1.0"), reason) == ("nosuch_pkg==1.0",)
+    assert luv.culprits(("pip==25.3",), "error: network unreachable") == ("pip==25.3",)
 
 
 # --- which sets a lock run resolves (incremental by default) ---------------------------------------------
 
-OLD = lr.PipRequest("3.11", ("onnxruntime==1.23.2",), ("pip==25.3",))
+OLD = luv.PipRequest("3.11", ("onnxruntime==1.23.2",), ("pip==25.3",))
 OLD_SET = PipSet("3.11", OLD.requires, OLD.constraints, (PipPin("numpy", "2.3.1", "1" * 64), PipPin("onnxruntime", "1.23.2", "2" * 64),
                                                          PipPin("packaging", "26.3", "3" * 64)))
 PREVIOUS = ("numpy==2.3.1", "onnxruntime==1.23.2", "packaging==26.3")
@@ -564,14 +565,14 @@ PREVIOUS = ("numpy==2.3.1", "onnxruntime==1.23.2", "packaging==26.3")
     ("found", "request_", "upgrade", "packages", "job"),
     [
         (OLD_SET, OLD, False, frozenset(), None),  # unchanged: kept byte-identical, uv not run
-        (None, OLD, False, frozenset(), lr.UvJob(OLD)),  # missing: resolved fresh
-        (OLD_SET, OLD, True, frozenset(), lr.UvJob(OLD)),  # --upgrade: fresh, no preferences
+        (None, OLD, False, frozenset(), luv.UvJob(OLD)),  # missing: resolved fresh
+        (OLD_SET, OLD, True, frozenset(), luv.UvJob(OLD)),  # --upgrade: fresh, no preferences
         (OLD_SET, replace(OLD, requires=("onnxruntime==1.24.1",)), False, frozenset(),
-         lr.UvJob(replace(OLD, requires=("onnxruntime==1.24.1",)), PREVIOUS)),  # request changed: old pins preferred
+         luv.UvJob(replace(OLD, requires=("onnxruntime==1.24.1",)), PREVIOUS)),  # request changed: old pins preferred
         (OLD_SET, replace(OLD, constraints=("pip==25.4",)), False, frozenset(),
-         lr.UvJob(replace(OLD, constraints=("pip==25.4",)), PREVIOUS)),  # an ancestor's pin moved
-        (OLD_SET, OLD, False, frozenset({"packaging"}), lr.UvJob(OLD, PREVIOUS, ("packaging",))),  # pins it: only it moves
-        (OLD_SET, OLD, False, frozenset({"onnxruntime", "torch"}), lr.UvJob(OLD, PREVIOUS, ("onnxruntime",))),  # requires it
+         luv.UvJob(replace(OLD, constraints=("pip==25.4",)), PREVIOUS)),  # an ancestor's pin moved
+        (OLD_SET, OLD, False, frozenset({"packaging"}), luv.UvJob(OLD, PREVIOUS, ("packaging",))),  # pins it: only it moves
+        (OLD_SET, OLD, False, frozenset({"onnxruntime", "torch"}), luv.UvJob(OLD, PREVIOUS, ("onnxruntime",))),  # requires it
         (OLD_SET, OLD, False, frozenset({"torch"}), None),  # does not contain it: untouched
     ],
 )
@@ -620,16 +621,16 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setattr(engine, "docker_client", lambda: None)
     monkeypatch.setattr(engine, "image_id", lambda client, ref: None)
     monkeypatch.setattr(engine, "tag", lambda client, image, ref: None)
-    calls: list[lr.PipRequest] = []
+    calls: list[luv.PipRequest] = []
     monkeypatch.setitem(FAKE_PYPI, "numpy", "2.0.0")
 
-    def fake_uv(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+    def fake_uv(job: luv.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
         request = job.request
         calls.append(request)
         preferred = dict(p.split("==") for p in job.preferences)
         numpy = FAKE_PYPI["numpy"] if "numpy" in job.upgrade_packages else preferred.get("numpy", FAKE_PYPI["numpy"])
         pins = tuple(PipPin(r.split("==")[0], r.split("==")[1], "0" * 64) for r in request.requires) + (PipPin("numpy", numpy, "1" * 64),)
-        return lr.new_pins(tuple(sorted(pins, key=lambda p: p.name)), request.constraints)
+        return luv.new_pins(tuple(sorted(pins, key=lambda p: p.name)), request.constraints)
 
     monkeypatch.setattr(lr, "run_uv", fake_uv)
     return config, calls, resolved
@@ -642,7 +643,12 @@ def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path) -
     lock = load_lock(lock_path)
     generate(config, lock)  # every closure and pip set the render asks for is there, and none is stale
     assert sorted(lock.bases) == sorted(config.bases)
-    assert len(calls) == len(set(calls)) < len(lock.pip)  # identical sets across bases resolve once
+    amd64 = [c for c in calls if c.machine == "x86_64"]
+    assert len(amd64) == len(set(amd64)) == len(lock.pip)  # identical sets across bases resolve once and are stored once
+    # a whole lock covers linux/arm64 too: its sets resolved for aarch64 wheels, stored in its own section
+    arm64 = [c for c in calls if c.machine == "aarch64"]
+    assert arm64 and len(arm64) == len(lock.platforms["linux/arm64"].pip)
+    assert any(len(s.nodes) > 1 for s in lock.pip.values())  # ... with every node that installs them
     for key, base in config.bases.items():
         entry = lock.bases[key]
         assert set(entry.versions().values()) == {"1.0-2"}
@@ -725,11 +731,11 @@ def test_lock_upgrade_re_resolves_every_set(offline, tmp_path: Path) -> None:
 
 def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_path: Path, monkeypatch, capsys) -> None:
     config, _, _ = offline
-    real = lr.run_uv
+    real = luv.run_uv
 
-    def failing(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+    def failing(job: luv.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
         if any(r.startswith("onnxruntime") for r in job.request.requires):
-            raise lr.ResolveError("error: No solution found when resolving dependencies\n  cause: Because there is no version of "
+            raise luv.ResolveError("error: No solution found when resolving dependencies\n  cause: Because there is no version of "
                                   "onnxruntime-gpu==1.24.4 and you require onnxruntime-gpu==1.24.4, we can conclude ...")
         return real(job, index_url, ca_bundle)
 
@@ -737,7 +743,7 @@ def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_p
     lock_path = tmp_path / "images.lock"
     assert not lr.resolve_lock(config, lock_path, only=None, jobs=2)
     err = capsys.readouterr().err
-    assert "error: pip set debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
+    assert "error: the pip set of debian12.sys.system-python.cu128-cudnn9.ort-cuda (Python 3.11) did not resolve: requirement onnxruntime-gpu==1.24.4;" in err
     assert "Because there is no version of onnxruntime-gpu==1.24.4" in err
     assert "not resolved: the set of" not in err  # ONNX Runtime sets are leaves: nothing below them was skipped
     lock = load_lock(lock_path)  # written with what did resolve: one bad requirement keeps the others' work
@@ -747,18 +753,18 @@ def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_p
 
 def test_a_set_below_a_failed_one_is_reported_and_not_resolved(offline, tmp_path: Path, monkeypatch, capsys) -> None:
     config, calls, _ = offline
-    real = lr.run_uv
+    real = luv.run_uv
 
-    def failing(job: lr.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
+    def failing(job: luv.UvJob, index_url: str, ca_bundle: str | None = None) -> tuple[PipPin, ...]:
         if job.request.requires == ("pip==25.3",) and job.request.python == "3.11":
-            raise lr.ResolveError("error: Request failed after 3 retries")
+            raise luv.ResolveError("error: Request failed after 3 retries")
         return real(job, index_url, ca_bundle)
 
     monkeypatch.setattr(lr, "run_uv", failing)
     assert not lr.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
     err = capsys.readouterr().err
-    assert "error: pip set debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
-    assert "error: pip set debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
+    assert "error: the pip set of debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
+    assert "error: the pip set of debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
     assert not any(c.constraints == ("pip==25.3",) and c.python == "3.11" for c in calls)  # nothing resolved against the missing pins
 
 
@@ -796,3 +802,27 @@ def test_check_lock_off_snapshot_asks_only_for_pins_no_index_lists() -> None:
     unlisted = sorted(p.filename for n, p in entry.packages.items() if (n, p.version) not in listed)
     assert sorted(u.split("/", 3)[3].split("/", 1)[1] for u in asked) == unlisted and unlisted
     assert [p.package for p in report.stale] == ["gone"] and report.probed == len(unlisted)
+
+
+def test_renaming_a_component_key_needs_no_new_lock(fixture_copy, cli) -> None:
+    """Pip set ids follow what a set asks for, not component keys: the same lock serves the renamed matrix, same pins."""
+    root = fixture_copy("minimal")
+    config = root / "images.yaml"
+    before = cli("list", "--config", config, "--group", "all", "--format", "json")
+    assert before.code == 0, before.err
+    text = config.read_text()
+    config.write_text(text.replace("    ort-cpu: {flavor", "    onnxruntime-cpu: {flavor").replace("onnxruntime: [none, ort-cpu]", "onnxruntime: [none, onnxruntime-cpu]"))
+    lock_text = (root / "images.lock").read_text()
+    after = cli("validate", "--config", config)
+    assert after.code == 0, after.err  # the node ids changed; the set ids did not
+    assert cli("generate", "--config", config).code == 0
+    requirements = sorted((root / "generated" / "nodes").glob("*onnxruntime-cpu/requirements.txt"))
+    assert requirements and "onnxruntime==1.23.2 --hash=sha256:" in requirements[0].read_text()
+    assert (root / "images.lock").read_text() == lock_text
+
+
+def test_sets_that_ask_alike_are_one_set_with_every_node_that_installs_it() -> None:
+    lock = load_lock(Path(__file__).resolve().parents[2] / "images.lock")
+    users = [n for s in lock.pip.values() for n in s.nodes]
+    assert len(users) == len(set(users))  # a node installs one set
+    assert any(len(s.nodes) > 1 for s in lock.pip.values())  # e.g. the pip set of one Python line on two bases

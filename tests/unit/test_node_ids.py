@@ -8,7 +8,7 @@ import pytest
 from fake_lock import fake_lock
 from matrix_fixture import IMAGES_YAML, load
 
-from buildtool.config import loader as config_module
+from buildtool.config import images_spec as config_module
 from buildtool.errors import UserError
 
 TWO_MPI = IMAGES_YAML.replace(

@@ -101,7 +101,7 @@ def test_generated_render_per_platform_same_ids_other_hashes():
 
 
 def test_aarch64_wheels_are_ranked_for_the_aarch64_platform():
-    from buildtool.lock.pip import best_wheel, uv_platform, wheel_platforms
+    from buildtool.resolve.uv import best_wheel, uv_platform, wheel_platforms
 
     wheels = [{"name": "onnxruntime-1.23.2-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", "hashes": {"sha256": "a" * 64}},
               {"name": "onnxruntime-1.23.2-cp311-cp311-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl", "hashes": {"sha256": "b" * 64}}]
@@ -112,7 +112,8 @@ def test_aarch64_wheels_are_ranked_for_the_aarch64_platform():
 
 
 def test_uv_command_asks_for_the_platforms_wheels(tmp_path):
-    from buildtool.lock.pip import PipRequest, UvJob, uv_command
+    from buildtool.lock.format import PipRequest
+    from buildtool.resolve.uv import UvJob, uv_command
 
     amd = uv_command("uv", UvJob(PipRequest("3.11", ("onnxruntime==1.23.2",), ())), tmp_path)
     arm = uv_command("uv", UvJob(PipRequest("3.11", ("onnxruntime==1.23.2",), (), "aarch64")), tmp_path)

@@ -18,20 +18,12 @@ from types import SimpleNamespace
 import pytest
 
 from buildtool.errors import OperationError
+from buildtool.serving import image as serving_image
+from buildtool.serving import report as serving_report
 from buildtool.serving import smoke as serving
-from buildtool.serving.smoke import (
-    ServingError,
-    Target,
-    assert_outputs,
-    compare_outputs,
-    linear_predict,
-    load_model_case,
-    parse_response,
-    read_linear_onnx,
-    render_dockerfile,
-    request_body,
-    serving_targets,
-)
+from buildtool.serving.image import Target, render_dockerfile, serving_targets
+from buildtool.serving.model import linear_predict, load_model_case, read_linear_onnx
+from buildtool.serving.replies import ServingError, assert_outputs, compare_outputs, parse_response, request_body
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "tests" / "images" / "models"
@@ -142,19 +134,19 @@ def test_dockerfile_passes_hadolint(tmp_path, target):
 
 
 def test_context_holds_the_scripts_and_the_right_model(tmp_path, case):
-    ort = serving.write_context(ORT, tmp_path / "ort", case)
-    plain = serving.write_context(PLAIN, tmp_path / "plain", case)
+    ort = serving_image.write_context(ORT, tmp_path / "ort", case)
+    plain = serving_image.write_context(PLAIN, tmp_path / "plain", case)
     assert sorted(p.name for p in ort.rglob("*") if p.is_file()) == ["Dockerfile", "score.py", "serve.py", "tiny_linear.onnx"]
     assert sorted(p.name for p in plain.rglob("*") if p.is_file()) == ["Dockerfile", "linear.json", "score.py", "serve.py"]
     spec = json.loads((plain / "model" / "linear.json").read_text())
     assert spec["W"] == case.linear.w and spec["b"] == case.linear.b
-    broken = serving.write_context(PLAIN, tmp_path / "broken", case, linear={**spec, "b": [0.0, 0.0, 0.0]})
+    broken = serving_image.write_context(PLAIN, tmp_path / "broken", case, linear={**spec, "b": [0.0, 0.0, 0.0]})
     assert json.loads((broken / "model" / "linear.json").read_text())["b"] == [0.0, 0.0, 0.0]
 
 
 def test_serving_scripts_run_on_the_oldest_python_of_the_images():
     for name in ("score.py", "serve.py"):
-        source = (serving.SERVING_TEMPLATES / name).read_text()
+        source = (serving_image.SERVING_TEMPLATES / name).read_text()
         ast.parse(source, name, feature_version=(3, 8))  # debian11's python is 3.9
         imports = {a.name.split(".")[0] for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Import) for a in n.names}
         imports |= {n.module.split(".")[0] for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom) and n.module}
@@ -198,7 +190,7 @@ def test_comparator_fails_on_wrong_numbers(case):
     assert compare_outputs(wrong, case.expected) == [f"y[1][0] = {wrong[1][0]!r}, expected {case.expected[1][0]!r} (|diff| > 0.0001)"]
     with pytest.raises(AssertionError, match=r"y\[1\]\[0\]"):
         assert_outputs(wrong, case.expected)
-    with pytest.raises(AssertionError, match="1 rows, expected 2"):
+    with pytest.raises(AssertionError, match="1 output rows, expected 2"):
         assert_outputs(wrong[:1], case.expected)
     with pytest.raises(AssertionError, match="row 0 has 2 values"):
         assert_outputs([wrong[0][:2], wrong[1]], case.expected)
@@ -210,7 +202,7 @@ def test_comparator_fails_on_wrong_numbers(case):
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"serving_{name}", serving.SERVING_TEMPLATES / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"serving_{name}", serving_image.SERVING_TEMPLATES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -219,7 +211,7 @@ def _load(name: str):
 @pytest.fixture
 def score(tmp_path, case, monkeypatch):
     """templates/serving/score.py on the python backend, with linear.json as the serving image has it."""
-    serving.write_context(PLAIN, tmp_path / "ctx", case)
+    serving_image.write_context(PLAIN, tmp_path / "ctx", case)
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path / "ctx" / "model"))
     monkeypatch.setenv("SCORE_BACKEND", "python")
     monkeypatch.setenv("SCORE_MODEL", "linear.json")
@@ -325,10 +317,10 @@ def test_start_does_not_hide_other_run_errors():
 
 
 def test_table_lists_each_image_and_the_count():
-    results = [serving.Result("a", True, 1.25, {"predictions": [[1.0, 2.0]]}, None, backend="python", provider="python", network="bridge"),
-               serving.Result("b", False, None, None, "not healthy within 30s (connection refused)", backend="onnxruntime",
+    results = [serving_report.Result("a", True, 1.25, {"predictions": [[1.0, 2.0]]}, None, backend="python", provider="python", network="bridge"),
+               serving_report.Result("b", False, None, None, "not healthy within 30s (connection refused)", backend="onnxruntime",
                               provider="CPUExecutionProvider", network="host")]
-    table = serving.render_table(results)
+    table = serving_report.render_table(results)
     assert "1.2 s" in table and "1.0000, 2.0000" in table and "pass" in table
     assert "FAIL" in table and "not healthy within 30s" in table and "CPUExecutionProvider" in table
     assert table.splitlines()[-1].startswith("1/2 serving images")

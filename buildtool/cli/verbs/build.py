@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...config.model import DEFAULT_PLATFORM
-from ...engine.build import BuildOptions
 from ...plan.ci_plan import restrict_to_nodes, selected_nodes
 from ..arg_types import positive_int
 from ..common import Inputs, add_format, add_inputs, add_selection, platform_out, selected
+
+if TYPE_CHECKING:
+    from ...engine.build import BuildOptions
 
 NAME = "build"
 HELP = "build the selected images' DAG on the Docker Engine (parallel, content-hash skips)"
@@ -37,6 +40,8 @@ def add_build_options(p: argparse.ArgumentParser, force: bool = True) -> None:
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:
+    from ...engine.build import BuildOptions
+
     inputs = Inputs.from_args(args)
     platform = getattr(args, "platform", DEFAULT_PLATFORM)
     return BuildOptions(out=platform_out(args.out or inputs.root / "generated", platform), lock=inputs.lock, logs=args.logs, jobs=args.jobs,

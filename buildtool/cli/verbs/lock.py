@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...lock.pip import resolve_lock
+    from ...resolve.pip import resolve_lock
 
     inputs = Inputs.from_args(args)
     config = inputs.load_config()
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     only = "pip" if args.upgrade_package and args.only is None else args.only  # moving one pip package never re-locks the bases
     if args.platform != DEFAULT_PLATFORM:
-        from ...lock.platform_lock import resolve_platform_lock
+        from ...resolve.platform import resolve_platform_lock
 
         return EXIT_OK if resolve_platform_lock(config, inputs.lock, check_platform(args.platform), only, args.jobs, tuple(args.base),
                                                 args.upgrade, tuple(args.upgrade_package)) else EXIT_FAILED
@@ -76,7 +76,7 @@ def _check(inputs: Inputs, config: Config, bases: tuple[str, ...], refresh: bool
 def refresh_bases(inputs: Inputs, config: Config, keys: list[str], why: str, images: dict[str, str] | None = None) -> int:
     """Re-lock the apt pins of `keys` against today's archive, say loudly what moved, record it in the lock
     (and so in the images' labels), and regenerate generated/ and the README table."""
-    from ...lock.pip import resolve_lock
+    from ...resolve.pip import resolve_lock
 
     print(f"refresh: re-locking the apt pins of {', '.join(keys)} ({why})", file=sys.stderr)
     before = load_lock(inputs.lock)

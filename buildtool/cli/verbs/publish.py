@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...publish.plan import Options
 from ..arg_types import positive_int
 from ..common import add_format, add_inputs, add_selection, selected
 
@@ -32,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...publish.multi import parse_platforms
+    from ...publish.plan import Options
     from ...publish.push import publish
 
     platforms = parse_platforms(args.platforms)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...verify.runner import VerifyOptions
 from ..arg_types import positive_int
 from ..common import add_format, add_inputs, add_selection, selected
 
@@ -24,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...verify.runner import run_verify
+    from ...verify.runner import VerifyOptions, run_verify
 
     config, g, chosen = selected(args)
     return run_verify(config, g, chosen, VerifyOptions(reports=args.reports, jobs=args.jobs, gpu=args.gpu, output_format=args.format))

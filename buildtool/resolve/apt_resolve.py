@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from ..config.schema import DEB_PACKAGE, DEB_VERSION
 from ..engine import client as engine
 from ..errors import OperationError
-from .apt_sources import AptSource, archive_urls
-from .format import POOL_FILE, AptIndex, BaseApt, DebPin, install_key
+from ..lock.apt_sources import AptSource, archive_urls
+from ..lock.format import POOL_FILE, AptIndex, BaseApt, DebPin, install_key
 
 RESOLVE_TIMEOUT_S = 600
 KEYRING_IN_CONTAINER = "/etc/apt/keyrings/buildtool-site.gpg"

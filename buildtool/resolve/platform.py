@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from ..config.model import Config
+from ..lock.format import Lock, bind_bases, dump_lock, load_lock, platform_lock
 from ..plan.dag import build_dag
 from ..plan.platforms import platform_config, platform_variants
 from ..render.writer import write_file_atomically
-from .format import Lock, bind_bases, dump_lock, load_lock, platform_lock
 
 
 def resolve_platform_lock(config: Config, lock_path: Path, platform: str, only: str | None, jobs: int, bases: tuple[str, ...] = (),
@@ -30,7 +30,8 @@ def resolve_platform_lock(config: Config, lock_path: Path, platform: str, only: 
     from ..errors import OperationError
     from .apt import resolve_bases_apt
     from .apt_resolve import ResolveError as AptResolveError
-    from .pip import MACHINES, resolve_pip
+    from .pip import resolve_pip
+    from .uv import MACHINES
 
     started = time.monotonic()
     whole = load_lock(lock_path, upgrading=True)

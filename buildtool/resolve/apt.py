@@ -13,11 +13,11 @@ from ..config.model import Base, Config
 from ..engine import client as engine
 from ..engine.bases import run_bases
 from ..errors import OperationError
+from ..lock.apt_sources import apt_sources
+from ..lock.format import BaseApt, Lock
 from ..plan.apt_layers import base_chains
 from ..plan.dag import Dag
 from .apt_resolve import ResolveError, resolve_base_apt
-from .apt_sources import apt_sources
-from .format import BaseApt, Lock
 
 
 def resolve_bases_apt(config: Config, dag: Dag, keys: list[str], old: Lock, accept_drift: bool = True,
@@ -73,7 +73,7 @@ def _ensure_base_image(client, config: Config, base: Base, old: Lock) -> str:
 
 
 def _newest_with_recipe(client, base: Base) -> str | None:
-    from ..engine.bases import LABEL_KEY, LABEL_RECIPE
+    from ..engine.bootstrap import LABEL_KEY, LABEL_RECIPE
 
     images = client.images.list(filters={"label": [f"{LABEL_KEY}={base.key}", f"{LABEL_RECIPE}={base.recipe_id}"]})
     images.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)
