@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 GROUP ?=
 JOBS ?= 2
 GROUP_ARG := $(if $(GROUP),--group $(GROUP),)
-# PLATFORM=linux/arm64: bases, build, test-images and serve-smoke for that platform (default linux/amd64; arm64 runs
+# PLATFORM=linux/arm64: bases, build and test-images for that platform (default linux/amd64; arm64 runs
 # under qemu-user-static on an amd64 host, which `make engine` registers).
 PLATFORM ?=
 PLATFORM_ARG := $(if $(PLATFORM),--platform $(PLATFORM),)
