@@ -240,6 +240,12 @@ class GpgSigner:
         self._gpg("--output", target, "--export", self.fingerprint)
         return target
 
+    def export_armored(self, target: Path) -> Path:
+        """Write the public key ASCII-armored (what a checked-in key file of a third-party repository is)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._gpg("--armor", "--output", target, "--export", self.fingerprint)
+        return target
+
     def clearsign(self, source: Path, target: Path) -> None:
         self._gpg("--local-user", self.fingerprint, "--digest-algo", "SHA512", "--clearsign", "--output", target, source)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import conda, cuda, declared, fuse, gpu, hygiene, labels, mpi, onnxruntime, python, system
+from . import conda, cuda, declared, extras, fuse, gpu, hygiene, labels, mpi, onnxruntime, python, system
 from . import os as os_release
 from .base import CheckFailed, CheckImpl, Image, NotRun, Probe, Result
 
@@ -24,6 +24,7 @@ FAMILIES: dict[str, ModuleType] = {
     "cuda": cuda,
     "gpu": gpu,
     "onnxruntime": onnxruntime,
+    "extras": extras,
     "labels": labels,
     "hygiene": hygiene,
     "declared": declared,

@@ -136,9 +136,12 @@ def expect(condition: object, message: str) -> None:
 
 
 # The batch queries every image gets once per session.
-DPKG = Probe("dpkg", "command -v dpkg-query >/dev/null || exit 0; dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'")
+# dpkg's columns after the status are what an SBOM states (buildtool/attest/inventory.py): architecture, source package and version.
+DPKG = Probe("dpkg", "command -v dpkg-query >/dev/null || exit 0; "
+             "dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Abbrev}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\n'")
 PIP_LIST = Probe("pip-list", "python -m pip list --format json --disable-pip-version-check --no-input")
-SESSION_PROBES = (DPKG, PIP_LIST)
+CONDA_LIST = Probe("conda-list", "command -v conda >/dev/null 2>&1 || exit 0; conda list --json")
+SESSION_PROBES = (DPKG, PIP_LIST, CONDA_LIST)
 
 
 def parse_dpkg(result: Result | None) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..components import property_names
+from .extras import APT_REPOSITORY, ARCHIVE_KEY, extra_spec
 from .model import AXES, LAYER_AXES, PLATFORMS
 from .schema import (
     AbsPath,
@@ -129,10 +130,16 @@ MATRIX = Map(
     what="the matrix",
 )
 
+PUBLISH_ENTRY = Map(
+    {"on": SELECTOR, "group": Name(), "repository": Template(), "release": Template(), "moving": List(Template(), unique=True)},
+    what="a publish entry (on / group -> repository, release, moving)",
+)
+
 TAGS = Map(
-    {"image": Template(), "release": Template(), "moving": List(Template(), min_items=1, unique=True)},
+    {"image": Template(), "release": Template(), "moving": List(Template(), min_items=1, unique=True), "repository": Template(),
+     "publish": List(PUBLISH_ENTRY)},
     required=("image",),
-    defaults={"release": "{date}.v{n}", "moving": ["latest"]},
+    defaults={"release": "{date}.v{n}", "moving": ["latest"], "repository": "{image}", "publish": []},
     what="tag templates",
 )
 
@@ -189,9 +196,11 @@ TOP = Map(
         "groups": Dict(GROUP, min_items=1),
         "default_group": Name(),
         "checks": List(CHECK),
+        "apt_repositories": Dict(APT_REPOSITORY, key=ARCHIVE_KEY),
+        "extras": List(extra_spec(SELECTOR)),
     },
     required=("schema", "project", "system", "bases", "components", "matrix", "tags", "groups", "default_group"),
-    defaults={"checks": [], "tools": {}},
+    defaults={"checks": [], "tools": {}, "apt_repositories": {}, "extras": []},
     what="images.yaml",
 )
 

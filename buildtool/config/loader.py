@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..components import FLAVORS, flavor, flavors_for, property_values
+from .extras import extras, repositories
 from .images_spec import COMPONENT_COMMON, SCHEMA_VERSION, TOP
 from .model import AXES, DEFAULT_PLATFORM, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .publish_tags import publish_rules
 from .schema import Map, Str, fail, type_name
 from .site import load_site
 from .source import KeyPath, Said, SourceDoc, load_yaml
@@ -71,11 +73,16 @@ def load_config(path: Path, site_path: Path | None = None, env: dict[str, str] |
         exclude=selectors("exclude"),
         include=include,
         rules=rules,
-        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags", "image")).line or 0),
+        tags=TagSpec(image=raw["tags"]["image"], release=raw["tags"]["release"], moving=tuple(raw["tags"]["moving"]), line=doc.where(("tags", "image")).line or 0,
+                     repository=raw["tags"]["repository"], moving_line=doc.where(("tags", "moving")).line or 0,
+                     repository_line=doc.where(("tags", "repository")).line or 0,
+                     publish=publish_rules(doc, raw["tags"], lambda p, r: _selector(doc, p, r, axes, props), set(groups))),
         groups=groups,
         default_group=raw["default_group"],
         checks=checks,
         site=site,
+        apt_repositories=(repos := repositories(doc, raw["apt_repositories"], {"debian", "debian-security", "ubuntu"})),
+        extras=extras(doc, raw["extras"], repos, lambda p, r: _selector(doc, p, r, axes, props)),
     )
 
 

@@ -123,11 +123,29 @@ class Group:
 
 
 @dataclass(frozen=True)
+class PublishRule:
+    """One tags.publish entry (config/publish_tags.py): what it sets for the images it matches."""
+
+    index: int
+    on: Selector | None
+    group: str  # "" = any group
+    repository: str | None
+    release: str | None  # a tag template naming {release}
+    moving: tuple[str, ...] | None
+    line: int
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)  # key -> its line
+
+
+@dataclass(frozen=True)
 class TagSpec:
     image: str
     release: str
     moving: tuple[str, ...]
     line: int
+    repository: str = "{image}"  # the repository template of every image
+    publish: tuple[PublishRule, ...] = ()
+    moving_line: int = 0
+    repository_line: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,49 @@ class Site:
     apt_snapshot: str | None = None  # e.g. https://snapshot.debian.org/archive/{archive}/{timestamp}
     apt_keyring: str | None = None  # an extra keyring (binary .gpg) that signs the site's apt archive
     insecure: bool = False  # the registry speaks plain HTTP (a loopback test registry): bearer realms may be http too
+    builder_id: str | None = None  # who built: the provenance's builder.id (else CI's workflow, else this host)
+
+
+@dataclass(frozen=True)
+class AptRepository:
+    """A third-party apt repository (config/extras.py): its key file is checked in, its sha256 in images.yaml."""
+
+    key: str  # the archive id in images.lock
+    url: str
+    suite: str
+    components: tuple[str, ...]
+    key_file: str  # relative to images.yaml
+    key_sha256: str
+    key_text: str  # the ASCII-armored public key
+    line: int
+
+    @property
+    def keyring_path(self) -> str:
+        return f"/etc/apt/keyrings/buildtool-{self.key}.asc"
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+
+    def sources_text(self) -> str:
+        """The deb822 .sources file, `signed-by` the repository's own key."""
+        return (f"Types: deb\nURIs: {self.url}\nSuites: {self.suite}\nComponents: {' '.join(self.components)}\n"
+                f"Signed-By: {self.keyring_path}\n")
+
+    def preferences_text(self) -> str:
+        """Below the distribution (500): the repository gives only the packages the distribution lacks."""
+        return f"Package: *\nPin: origin \"{self.host}\"\nPin-Priority: 100\n"
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An extras entry: apt packages (and the repositories they come from) for the images `on` selects."""
+
+    index: int
+    on: Selector
+    apt: tuple[str, ...]
+    repositories: tuple[str, ...]
+    line: int
 
 
 @dataclass
@@ -171,6 +232,8 @@ class Config:
     default_group: str
     checks: tuple[dict[str, Any], ...]
     site: Site
+    apt_repositories: dict[str, AptRepository] = field(default_factory=dict)
+    extras: tuple[Extra, ...] = ()
 
     def component(self, axis: str, key: str) -> Component:
         return self.components[axis][key]

@@ -29,6 +29,7 @@ SITE = Map(
                        what="mirrors: apt, apt_snapshot, apt_keyring, pypi"),
         "credentials": Str(choices=("env", "docker-config")),
         "insecure": Bool(),
+        "builder_id": HttpUrl(),  # the SLSA provenance's runDetails.builder.id (buildtool/attest/provenance.py)
     },
     what="a site overlay",
 )
@@ -45,6 +46,7 @@ ENV_KEYS: dict[str, tuple[str, Spec]] = {
     "BUILDTOOL_APT_KEYRING": ("apt_keyring", FreeText(4096)),
     "BUILDTOOL_CREDENTIALS": ("credentials", SITE.fields["credentials"]),
     "BUILDTOOL_INSECURE_REGISTRY": ("insecure", Str(choices=("0", "1", "true", "false"))),
+    "BUILDTOOL_BUILDER_ID": ("builder_id", HttpUrl()),
 }
 
 
@@ -94,4 +96,5 @@ def load_site(path: Path | None, env: dict[str, str]) -> Site:
         insecure=bool(values["insecure"]),
         apt_snapshot=values.get("apt_snapshot"),
         apt_keyring=values.get("apt_keyring"),
+        builder_id=values.get("builder_id"),
     )

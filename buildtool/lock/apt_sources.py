@@ -15,6 +15,7 @@ from .format import BaseApt, DebPin
 
 # Each family's archives by the names snapshot.debian.org / snapshot.ubuntu.com use for them.
 POCKETS = ("", "-updates", "-security")
+DISTRIBUTION_ARCHIVES = frozenset({"debian", "debian-security", "ubuntu"})
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ def snapshot_url(template: str, archive: str, timestamp: str) -> str:
 
 def fetch_roots(locked: BaseApt, site: Site) -> dict[str, str]:
     """archive id -> the URL its locked files are fetched from on this site."""
-    if site.apt_snapshot:
-        return {a: snapshot_url(site.apt_snapshot, a, locked.resolved_at) for a in locked.archives}
+    if site.apt_snapshot:  # snapshots are of the distribution's archives; a third-party repository (extras) is fetched as locked
+        return {a: snapshot_url(site.apt_snapshot, a, locked.resolved_at) if a in DISTRIBUTION_ARCHIVES else u
+                for a, u in locked.archives.items()}
     roots = dict(locked.archives)
     if site.apt_mirror:
         main = "debian" if "debian" in roots else "ubuntu"

@@ -41,7 +41,7 @@ TIMESTAMP = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 DEB_PIN = Map(
     {"version": DebVersion(), "arch": Str(pattern=DEB_ARCH, what="a Debian architecture"), "archive": Str(pattern=ARCHIVE_ID, what="an archive id"),
      "filename": Str(pattern=POOL_FILE, what="a pool path such as pool/main/c/curl/curl_7.88.1-10_amd64.deb"), "sha256": Sha256(),
-     "size": Int(minimum=1)},
+     "size": Int(minimum=1), "pocket": Str(pattern=SUITE, what="the pocket apt took the version from, e.g. bookworm-security")},
     required=("version", "arch", "archive", "filename", "sha256", "size"), what="a locked .deb")
 APT_INDEX = Map(
     {"suite": Str(pattern=SUITE, what="a suite name"), "archive": Str(pattern=ARCHIVE_ID, what="an archive id"), "date": Str(),
@@ -103,9 +103,11 @@ class DebPin:
     filename: str
     sha256: str
     size: int
+    pocket: str = ""  # the suite apt named for the version (a -security pocket marks a security fix); "" in older locks
 
     def record(self) -> dict[str, Any]:
-        return {"version": self.version, "arch": self.arch, "archive": self.archive, "filename": self.filename, "sha256": self.sha256, "size": self.size}
+        out = {"version": self.version, "arch": self.arch, "archive": self.archive, "filename": self.filename, "sha256": self.sha256, "size": self.size}
+        return {**out, "pocket": self.pocket} if self.pocket else out
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,8 @@ def _base_apt(raw: dict[str, Any]) -> BaseApt:
         indexes=tuple(AptIndex(i["suite"], i["archive"], i["date"], i["sha256"]) for i in raw["indexes"]),
         resolved_at=raw["resolved_at"],
         manifest=tuple(raw["manifest"]),
-        packages={n: DebPin(n, p["version"], p["arch"], p["archive"], p["filename"], p["sha256"], p["size"]) for n, p in raw["packages"].items()},
+        packages={n: DebPin(n, p["version"], p["arch"], p["archive"], p["filename"], p["sha256"], p["size"], p.get("pocket", ""))
+                  for n, p in raw["packages"].items()},
         installs={k: tuple(v) for k, v in raw["installs"].items()},
         refreshed=tuple(raw["refreshed"]),
     )

@@ -14,9 +14,20 @@ def node_apt_names(node: Node) -> tuple[str, ...]:
     return tuple(flavor(node.component.flavor).apt_packages(node.component, node.base))
 
 
+def node_extra_names(node: Node) -> tuple[str, ...]:
+    """The `extras` packages this layer installs after its flavor's (sorted, once each)."""
+    return tuple(sorted({name for extra in node.extras for name in extra.apt}))
+
+
 def apt_chain(dag: Dag, node: Node) -> list[tuple[str, ...]]:
-    """The requested apt names of every layer from the system layer down to `node` (layers without any left out)."""
-    return [names for names in (node_apt_names(n) for n in dag.chain(node.id)) if names]
+    """The requested apt names of every layer from the system layer down to `node` (layers without any left out);
+    a layer with extras adds them as one more entry after its own, so their .debs are a closure of their own."""
+    out = []
+    for n in dag.chain(node.id):
+        for names in (node_apt_names(n), node_extra_names(n)):
+            if names:
+                out.append(names)
+    return out
 
 
 def base_chains(dag: Dag, base_key: str) -> list[list[tuple[str, ...]]]:
@@ -35,4 +46,5 @@ def apt_names(config, base) -> tuple[str, ...]:
     for entries in config.components.values():
         for component in entries.values():
             names.update(flavor(component.flavor).apt_packages(component, base))
+    names.update(name for extra in config.extras for name in extra.apt)
     return tuple(sorted(names))

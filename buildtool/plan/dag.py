@@ -29,6 +29,7 @@ class Node:
     depth: int
     children: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)  # image names that end at this node
+    extras: tuple[Any, ...] = ()  # the images.yaml `extras` entries this layer installs (plan/extras.py)
 
     @property
     def is_leaf(self) -> bool:
@@ -141,6 +142,9 @@ def build_dag(config: Config, variants: tuple[Variant, ...]) -> Dag:
             raise UserError(f"node id {node_id!r} is not a valid image repository name", where=config.doc.where(path), key=".".join(path),
                             expected=f"ids of at most {MAX_NODE_ID} characters, lowercase letters and digits joined by single '.', '_' or '-' "
                                      "(OCI repository grammar: keys made of these)", found=node_id)
+    from .extras import attach_extras
+
+    attach_extras(config, nodes, variants, variant_node)
     ordered = dict(sorted(nodes.items(), key=lambda kv: (kv[1].depth, kv[0])))
     for node in ordered.values():
         node.children.sort()

@@ -14,7 +14,7 @@ from ..edges.registry import split_ref
 from ..errors import Location, UserError
 from ..render.generate import Generated
 from .index import PlatformImage
-from .release import next_release_number, record_tags, release_pattern, release_tag, render_template, safe_name
+from .release import next_release_number, record_tags, release_pattern, release_tag, safe_name
 
 # The plan -------------------------------------------------------------------------------------------------
 
@@ -34,6 +34,15 @@ class ImagePlan:
     verified: str = ""  # "run <id>" or why not
     python_bin: str = ""
     platforms: list[PlatformImage] = field(default_factory=list)  # >= 2: published as an OCI index (publish/index.py)
+    release_parts: tuple[str, str] = ("", "")  # the image's release tag is parts[0] + <release> + parts[1]
+
+    def release_tag(self, release: str) -> str:
+        return f"{self.release_parts[0]}{release}{self.release_parts[1]}"
+
+    @property
+    def references(self) -> list[str]:
+        """Every full reference this image is pushed as."""
+        return [f"{self.repository}:{t}" for t in [*self.immutable, *self.moving]]
 
 
 @dataclass
@@ -72,6 +81,8 @@ class Options:
     jobs: int = 2
     date: str | None = None  # YYYYMMDD (UTC today when None)
     platforms: tuple[str, ...] | None = None  # the platforms to publish (None: every platform an image is made for)
+    lock: Path | None = None  # images.lock (None: beside the config); the SBOM and provenance read it
+    attest: bool = True  # attach each image's SBOM and provenance to its digest (buildtool/publish/attest.py)
 
 
 # Verification records ---------------------------------------------------------------------------------------
@@ -127,33 +138,23 @@ def repository_path(namespace: str, image: str) -> str:
 
 
 def image_plans(config: Config, g: Generated, chosen: list) -> list[ImagePlan]:
+    """Per image: <registry>/<namespace>/<repository> (plan/references.py) and its tags; the release tag is added once chosen."""
     site = config.site
     out = []
     for v in chosen:
         node = g.dag.variant_node[v.name]
         rendered = g.rendered[node]
+        refs = g.references[v.name]
         _repo, content_tag = split_ref(rendered.tag)
-        moving = [_tag(render_template(t, v.facts, key="tags.moving", config_path=config.path, line=config.tags.line), config, "tags.moving", t)
-                  for t in config.tags.moving]
-        path = repository_path(site.namespace, v.name)
+        path = repository_path(site.namespace, refs.repository)
         if len(f"{site.registry}/{path}") > MAX_FULL_NAME:
             raise UserError(f"image {v.name!r} in namespace {site.namespace!r} of {site.registry} makes a name of more than {MAX_FULL_NAME} characters",
-                            where=Location(config.path, config.tags.line), key="tags.image",
-                            expected=f"<registry>/<namespace>/<image> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
+                            where=Location(config.path, config.tags.repository_line or config.tags.line), key="tags.repository",
+                            expected=f"<registry>/<namespace>/<repository> of at most {MAX_FULL_NAME} characters (OCI)", found=f"{site.registry}/{path}")
         out.append(ImagePlan(image=v.name, node=node, local_tag=rendered.tag, content_hash=rendered.hash, repository=f"{site.registry}/{path}",
-                             path=path, immutable=[content_tag], moving=moving,
+                             path=path, immutable=[content_tag], moving=list(refs.moving), release_parts=refs.release_parts,
                              python_bin=str(v.facts.get("python.bin") or "")))
     return out
-
-
-def _tag(tag: str, config: Config, key: str, template: str) -> str:
-    """A filled tag template, checked against OCI's tag grammar."""
-    from ..config.schema import IMAGE_TAG
-
-    if not IMAGE_TAG.fullmatch(tag):
-        raise UserError(f"{key} template {template!r} renders an invalid image tag {tag!r}", where=Location(config.path, config.tags.line), key=key,
-                        expected="a tag (OCI): a letter, digit or '_', then letters, digits, '_', '.', '-', at most 128 characters", found=tag)
-    return tag
 
 
 def utc_date() -> str:
@@ -182,6 +183,7 @@ def plan_json(plan: PublishPlan) -> dict[str, Any]:
         "registry": plan.registry, "namespace": plan.namespace, "release": plan.release, "release_source": plan.release_source,
         "registry_note": plan.registry_note,
         "images": [{"image": p.image, "local_tag": p.local_tag, "repository": p.repository, "immutable": p.immutable, "moving": p.moving,
+                    "references": p.references,
                     "verified": p.verified, "components": p.components} for p in plan.images],
     }
 

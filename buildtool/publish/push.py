@@ -78,6 +78,7 @@ class Hooks:
     """Test seams: called between steps of a real publish."""
 
     after_image: Callable[[ImagePlan, list[PushResult]], None] | None = None  # after an image's immutable tags
+    attest: Callable[[ImagePlan, str], dict[str, Any]] | None = None  # stands in for the real attestation step
 
 
 # Output -----------------------------------------------------------------------------------------------------------
@@ -206,15 +207,15 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
     note = ""
     try:
         rc.ping()
-        for p in plans:
-            registry_tags.update(rc.tags(p.path))
+        for path in sorted({p.path for p in plans}):  # images may share a repository (tags.publish)
+            registry_tags.update(rc.tags(path))
     except RegistryError as exc:
         if not opts.dry_run:
             raise
         note = f"registry not consulted ({exc}); N from the release record only"
     release, why = choose_release(config.tags.release, date, plans, record, registry_tags, pending)
     for p in plans:
-        p.immutable = [release] if p.platforms else [release, *p.immutable]  # an index: each platform's own tag is in p.platforms
+        p.immutable = [p.release_tag(release)] if p.platforms else [p.release_tag(release), *p.immutable]  # an index: each platform's own tag is in p.platforms
     plan = PublishPlan(registry, namespace, date, release, why, plans, note)
 
     if opts.dry_run:
@@ -229,7 +230,12 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
 
     reporter.open_log()
     try:
-        return _push_all(client, rc, plan, files, record, pending_file, creds, reporter, opts, hooks, out)
+        attest = hooks.attest
+        if attest is None and opts.attest:
+            from .attest import make_attester
+
+            attest = make_attester(config, g, opts.lock, opts.reports, client, rc, git_revision(REPO) or "unknown", plan.release)
+        return _push_all(client, rc, plan, files, record, pending_file, creds, reporter, opts, hooks, out, attest)
     except OperationError as exc:
         reporter.log(f"error: {exc}")
         raise
@@ -238,7 +244,8 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
 
 
 def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: ReleaseFiles, record: dict[str, Any], pending_file: Path,
-              creds: Credentials | None, reporter: Reporter, opts: Options, hooks: Hooks, out: TextIO) -> int:
+              creds: Credentials | None, reporter: Reporter, opts: Options, hooks: Hooks, out: TextIO,
+              attest: Callable[[ImagePlan, str], dict[str, Any]] | None = None) -> int:
     registry = plan.registry
     engine_login(client, registry, creds)
     reporter.say(f"publish {plan.release} ({plan.release_source}): {len(plan.images)} images to {registry}/{plan.namespace}"
@@ -289,6 +296,14 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
             if hooks.after_image:
                 hooks.after_image(p, results)
 
+        # Every immutable tag is in: the SBOM and provenance of each digest (buildtool/publish/attest.py), then the moving tags.
+        attestations: dict[str, dict[str, Any]] = {}
+        for p in plan.images if attest else ():
+            t = time.monotonic()
+            attestations[p.image] = attest(p, published[p.image].digest)  # type: ignore[misc]
+            a = attestations[p.image]
+            reporter.say(f"  {p.repository}@{published[p.image].digest[:19]}: sbom {a['sbom']['digest'][:19]} ({a['sbom']['packages']} packages, "
+                         f"{a['sbom']['size']} bytes), provenance {a['provenance']['digest'][:19]} ({time.monotonic() - t:.1f} s)")
         # Every immutable tag is in: now the moving tags.
         for p in plan.images:
             pub = published[p.image]
@@ -310,8 +325,9 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
         untag(client, local_refs)
 
     revision = git_revision(REPO) or "unknown"
-    release_entry = _release_entry(plan, published, revision, manifests)
-    notes = _notes(plan, published, record, files, manifests, revision)
+    release_entry = _release_entry(plan, published, revision, manifests, attestations)
+    pins = getattr(attest, "security_pins", None)
+    notes = _notes(plan, published, record, files, manifests, revision, {p.image: pins(p.image) for p in plan.images} if pins else {})
     write_json(files.record, add_release(record, release_entry))
     for p in plan.images:
         write_json(files.manifest(p.image), {"image": p.image, "release": plan.release, "content_hash": p.content_hash,
@@ -331,20 +347,24 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
     return EXIT_OK
 
 
-def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revision: str, manifests: dict[str, Manifest]) -> dict[str, Any]:
+def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revision: str, manifests: dict[str, Manifest],
+                   attestations: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     images = {}
     for p in plan.images:
         pub = published[p.image]
         images[p.image] = {"repository": p.repository, "digest": pub.digest, "tags": list(p.immutable), "moving": list(pub.moving),
+                           "references": [f"{p.repository}:{t}" for t in [*p.immutable, *pub.moving]],
                            "node": p.node, "content_hash": p.content_hash, "components": p.components,
                            "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
         if p.platforms:
             images[p.image]["platforms"] = record_platforms(p.platforms)
+        if attestations and p.image in attestations:
+            images[p.image]["attestations"] = attestations[p.image]
     return {"release": plan.release, "date": plan.date, "revision": revision, "images": dict(sorted(images.items()))}
 
 
 def _notes(plan: PublishPlan, published: dict[str, PublishedImage], record: dict[str, Any], files: ReleaseFiles,
-           manifests: dict[str, Manifest], revision: str) -> str:
+           manifests: dict[str, Manifest], revision: str, security: dict[str, dict[str, tuple[str, str]]] | None = None) -> str:
     items = []
     for p in plan.images:
         pub = published[p.image]
@@ -355,7 +375,8 @@ def _notes(plan: PublishPlan, published: dict[str, PublishedImage], record: dict
             prev_manifest = stored[0] if stored else None
         items.append(ImageNotes(p.image, p.repository, pub.digest, [*p.immutable, *pub.moving], p.components, manifests[p.image],
                                 previous_release=prev[0] if prev else None, previous_digest=prev[1].get("digest") if prev else None,
-                                previous_components=prev[1].get("components") if prev else None, previous_manifest=prev_manifest))
+                                previous_components=prev[1].get("components") if prev else None, previous_manifest=prev_manifest,
+                                security_pins=(security or {}).get(p.image, {})))
     return render_notes(plan.release, plan.registry, plan.namespace, revision, items)
 
 

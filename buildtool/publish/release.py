@@ -23,6 +23,7 @@ from typing import Any
 from ..config.templating import EXPECTED, TemplateSyntaxError, parse
 from ..errors import Location, UserError
 from ..render.writer import write_file_atomically
+from .security import security_fixes
 
 RECORD_VERSION = 1
 
@@ -74,8 +75,10 @@ def release_pattern(template: str, date: str) -> re.Pattern[str]:
 
 def next_release_number(template: str, date: str, existing_tags: set[str]) -> int:
     """1 + the highest N among `existing_tags` that are release tags of `date` (1 when none)."""
-    pattern = release_pattern(template, date)
-    numbers = [int(m.group("n")) for t in existing_tags if (m := pattern.match(t))]
+    # A tag may carry the release inside it (an image's tags.publish `release`, e.g. 1.24.4-cuda-20261201.v2).
+    inner = release_pattern(template, date).pattern.removeprefix("^").removesuffix("$")
+    pattern = re.compile(rf"(?:^|(?<=[-_.])){inner}$")
+    numbers = [int(m.group("n")) for t in existing_tags if (m := pattern.search(t))]
     return max(numbers, default=0) + 1
 
 
@@ -257,6 +260,7 @@ class ImageNotes:
     previous_digest: str | None = None
     previous_components: dict[str, str] | None = None
     previous_manifest: Manifest | None = None
+    security_pins: dict[str, tuple[str, str]] = field(default_factory=dict)  # apt package -> (version, -security pocket), from the lock
 
 
 def render_notes(release: str, registry: str, namespace: str, revision: str, images: list[ImageNotes]) -> str:
@@ -283,6 +287,11 @@ def render_notes(release: str, registry: str, namespace: str, revision: str, ima
         if n.previous_manifest is None:
             out.append(f"- No package manifest was recorded for {n.previous_release}; package changes not listed.")
             continue
+        fixes = security_fixes(n.previous_manifest.apt, n.manifest.apt, n.security_pins)
+        out += ["", f"### Security fixes: {len(fixes)} apt packages from a -security pocket"]
+        if fixes:
+            out += ["", "| Package | Before | After | Pocket |", "|---|---|---|---|"]
+            out += [f"| {f.name} | {f.before or '—'} | {f.after} | {f.pocket} |" for f in fixes]
         for kind in ("apt", "pip"):
             d = diff_packages(getattr(n.previous_manifest, kind), getattr(n.manifest, kind))
             out += ["", f"### {kind} packages: {d.summary()}"]
@@ -303,6 +312,9 @@ def _change_summary(n: ImageNotes) -> str:
         d = diff_packages(getattr(n.previous_manifest, kind), getattr(n.manifest, kind))
         if not d.empty:
             parts.append(f"{kind}: {d.summary()}")
+    fixes = security_fixes(n.previous_manifest.apt, n.manifest.apt, n.security_pins)
+    if fixes:
+        parts.insert(0, f"{len(fixes)} security fixes")
     comp = diff_packages(n.previous_components or {}, n.components)
     if not comp.empty:
         parts.insert(0, "components: " + ", ".join(sorted({*comp.added, *comp.removed, *comp.changed})))

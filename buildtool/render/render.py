@@ -21,6 +21,7 @@ from ..lock.format import DebPin, Lock, PipPin, PipRequest, pip_set_id
 from ..plan.apt_layers import apt_chain, node_apt_names
 from ..plan.dag import Dag, Node
 from . import node_frame
+from .extras import render_extras
 
 _PIP_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
 
@@ -219,6 +220,10 @@ class _Pass:
         files = dict(fl.context_files(component, node.facts))
         chain = apt_chain(self.dag, node)
         debs: tuple[DebPin, ...] = ()
+        extras_body = ""
+        if node.extras:  # the extras' own closure is the chain's last entry (plan/apt_layers.py)
+            extras_body = render_extras(self.env, self.config, node, lock.layer_debs(node.base.key, chain), files, self.apt_roots(node.base.key))
+            chain = chain[:-1]
         if node_apt_names(node):
             debs = lock.layer_debs(node.base.key, chain)
             files["debs.lock"] = debs_lock_text(debs)
@@ -248,6 +253,8 @@ class _Pass:
             body = _tidy(self.env.get_template(fl.partial).render(context))
         except jinja2.TemplateNotFound as exc:  # a flavor without its partial is a developer error
             raise UserError(f"template not found: {exc.name}", expected=f"templates/{fl.partial}") from None
+        if extras_body:
+            body = f"{body.rstrip()}\n\n{extras_body}" if body.strip() else extras_body
         labels = _labels(self.project_labels, self.project_name, node, parent_ref, fl)
         text = node_frame.dockerfile(node.id, describe(node), parent_ref, env_items, body, labels, system.uid, system.workdir)
         return text, files

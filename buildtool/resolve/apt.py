@@ -43,7 +43,10 @@ def resolve_bases_apt(config: Config, dag: Dag, keys: list[str], old: Lock, acce
             log_dir.mkdir(parents=True, exist_ok=True)
             log = open(log_dir / f"{key}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
         try:
-            entry = resolve_base_apt(image, apt_sources(image_base, config.site), chains, config.site.apt_keyring, log)
+            repos = tuple(config.apt_repositories[k] for k in sorted({r for n in dag.nodes.values() if n.base.key == key
+                                                                       for e in n.extras for r in e.repositories}))
+            extra = {"repos": repos} if repos else {}  # third-party repositories (extras) of this base
+            entry = resolve_base_apt(image, apt_sources(image_base, config.site), chains, config.site.apt_keyring, log, **extra)
         finally:
             if log is not None:
                 log.close()

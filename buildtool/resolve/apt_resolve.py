@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from ..config.model import AptRepository
 from ..config.schema import DEB_PACKAGE, DEB_VERSION
 from ..engine import client as engine
 from ..errors import OperationError
@@ -40,13 +41,13 @@ class ResolveError(Exception):
 class AptRun:
     """What the resolver container printed, split into its sections."""
 
-    indexes: tuple[tuple[str, str, str], ...]  # (suite, sha256 of InRelease, Date)
+    indexes: tuple[tuple[str, str, str, str], ...]  # (suite, sha256 of InRelease, Date, list file name)
     manifest: tuple[str, ...]
     sets: dict[str, tuple[str, str]]  # set index -> (simulate output, print-uris output)
     stanzas: dict[tuple[str, str], dict[str, str]]  # (name, version) -> Filename, Size, SHA256 from the index
 
 
-def resolver_script(sources: tuple[AptSource, ...], name_sets: list[str], signed_by: str = "") -> str:
+def resolver_script(sources: tuple[AptSource, ...], name_sets: list[str], signed_by: str = "", repos: tuple[AptRepository, ...] = ()) -> str:
     """The bash the throwaway container runs: private sources, update, then one simulation per name set."""
     lines = [
         "set -euo pipefail",
@@ -55,6 +56,7 @@ def resolver_script(sources: tuple[AptSource, ...], name_sets: list[str], signed
         "cat > /etc/apt/sources.list <<'BUILDTOOL_SOURCES'",
         *[s.line(signed_by) for s in sources],
         "BUILDTOOL_SOURCES",
+        *repository_files(repos),
         "apt-get update -qq -o Acquire::Retries=3 >&2",
         "echo '@@INDEXES'",
         "for f in /var/lib/apt/lists/*_InRelease; do d=$(sed -n 's/^Date: //p' \"$f\" | head -n1);"
@@ -79,6 +81,27 @@ def resolver_script(sources: tuple[AptSource, ...], name_sets: list[str], signed
         "echo '@@END'",
     ]
     return "\n".join(lines) + "\n"
+
+
+def repository_files(repos: tuple[AptRepository, ...]) -> list[str]:
+    """Shell lines writing each third-party repository's key, deb822 .sources (signed-by that key) and pin, as the image gets them.
+    Every value has passed the schema's grammar; the heredocs are quoted, so nothing in them is expanded."""
+    lines = ["mkdir -p /etc/apt/keyrings /etc/apt/preferences.d"] if repos else []
+    for r in repos:
+        for path, text in ((r.keyring_path, r.key_text), (f"/etc/apt/sources.list.d/buildtool-{r.key}.sources", r.sources_text()),
+                           (f"/etc/apt/preferences.d/buildtool-{r.key}.pref", r.preferences_text())):
+            lines += [f"cat > {shlex.quote(path)} <<'BUILDTOOL_FILE'", *text.rstrip("\n").splitlines(), "BUILDTOOL_FILE"]
+    return lines
+
+
+def repository_refusal(stderr: str, repos: tuple[AptRepository, ...]) -> str | None:
+    """What apt said about a third-party repository it would not read (unsigned, or signed by another key), in words."""
+    for r in repos:
+        said = [ln.strip() for ln in stderr.splitlines() if r.url.split("://", 1)[1] in ln and ("E:" in ln or "W:" in ln or "Err:" in ln)]
+        if said:
+            return (f"apt refused the third-party repository {r.key} ({r.url} {r.suite}): {said[0]}\n"
+                    f"    its InRelease must be signed by the key in {r.key_file} (images.yaml apt_repositories.{r.key}.key, line {r.line})")
+    return None
 
 
 def split_sections(output: str) -> AptRun:
@@ -111,7 +134,7 @@ def split_sections(output: str) -> AptRun:
     for line in index_lines:
         name, digest, *date = line.split(" ")
         suite = name.split("_dists_", 1)[-1].removesuffix("_InRelease").replace("_", "/")
-        indexes.append((suite, digest, " ".join(date)))
+        indexes.append((suite, digest, " ".join(date), name))
     return AptRun(tuple(indexes), tuple(manifest), {k: ("\n".join(sim.get(k, [])), "\n".join(v)) for k, v in uris.items()},
                   parse_stanzas(show))
 
@@ -145,6 +168,23 @@ def parse_simulation(text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+_ORIGINS = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\(\S+ (.*) \[[a-z0-9-]+\]\)")
+
+
+def parse_pockets(text: str) -> dict[str, str]:
+    """name -> the pocket apt takes the version from (`Debian-Security:12/bookworm-security` -> bookworm-security; a
+    -security pocket wins when the version is in several): what release notes call a security fix."""
+    out = {}
+    for line in text.splitlines():
+        m = _ORIGINS.match(line)
+        if m:
+            suites = [o.strip().rsplit("/", 1)[-1] for o in m.group(2).split(",") if "/" in o]
+            suites = [x for x in suites if re.fullmatch(r"[a-z0-9][a-z0-9.-]*", x)]
+            if suites:
+                out[m.group(1).split(":", 1)[0]] = next((x for x in suites if x.endswith("-security")), suites[0])
+    return out
+
+
 def parse_uris(text: str, archives: dict[str, str]) -> dict[str, tuple[str, str]]:
     """name -> (archive id, pool filename) from `--print-uris`, each URL matched to an archive."""
     out = {}
@@ -166,7 +206,7 @@ def _split_url(url: str, archives: dict[str, str]) -> tuple[str, str]:
 
 
 def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
-            stanzas: dict[tuple[str, str], dict[str, str]]) -> dict[str, DebPin]:
+            stanzas: dict[tuple[str, str], dict[str, str]], pockets: dict[str, str] | None = None) -> dict[str, DebPin]:
     pins = {}
     for name, (version, arch) in sim.items():
         if name not in uris:
@@ -181,19 +221,20 @@ def closure(sim: dict[str, tuple[str, str]], uris: dict[str, tuple[str, str]],
         size = int(size)
         if not (DEB_PACKAGE.fullmatch(name) and DEB_VERSION.fullmatch(version) and POOL_FILE.match(filename)):
             raise ResolveError(f"apt named a package outside the Debian grammar: {name} {version} {filename}")
-        pins[name] = DebPin(name, version, arch, archive, filename, sha, size)
+        pins[name] = DebPin(name, version, arch, archive, filename, sha, size, (pockets or {}).get(name, ""))
     return pins
 
 
-def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], resolved_at: str) -> BaseApt:
+def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], resolved_at: str,
+                   repos: tuple[AptRepository, ...] = ()) -> BaseApt:
     """The lock entry from the container's output: every chain's closure, every .deb once."""
-    archives = archive_urls(sources)
+    archives = {**archive_urls(sources), **{r.key: r.url for r in repos}}
     keys = chain_keys(chains)
     packages: dict[str, DebPin] = {}
     installs: dict[str, tuple[str, ...]] = {}
     for i, key in enumerate(keys):
         sim_text, uri_text = run.sets.get(str(i), ("", ""))
-        pins = closure(parse_simulation(sim_text), parse_uris(uri_text, archives), run.stanzas)
+        pins = closure(parse_simulation(sim_text), parse_uris(uri_text, archives), run.stanzas, parse_pockets(sim_text))
         for name in key.replace("|", " ").split():
             if name not in pins:
                 raise ResolveError(f"apt installs nothing for {name!r} (already in the base, or no such package in "
@@ -204,10 +245,16 @@ def build_base_apt(run: AptRun, sources: tuple[AptSource, ...], chains: list[lis
             packages[name] = pin
         installs[key] = tuple(sorted(pins))
     by_suite = {s.suite: s.archive for s in sources}
-    indexes = tuple(AptIndex(suite, by_suite.get(suite, "?"), date, digest) for suite, digest, date in sorted(run.indexes)
-                    if suite in by_suite)
+    third_party = tuple(_list_prefix(r.url) for r in repos)  # a repository's suite may share the distribution's name (jammy)
+    indexes = tuple(AptIndex(suite, by_suite.get(suite, "?"), date, digest) for suite, digest, date, name in sorted(run.indexes)
+                    if suite in by_suite and not name.startswith(third_party))
     return BaseApt(archives=archives, components=sources[0].components, indexes=indexes, resolved_at=resolved_at,
                    manifest=tuple(sorted(run.manifest)), packages=dict(sorted(packages.items())), installs=installs)
+
+
+def _list_prefix(url: str) -> str:
+    """The start of apt's /var/lib/apt/lists file names for an archive URL (scheme dropped, '/' as '_')."""
+    return url.split("://", 1)[1].rstrip("/").replace("/", "_") + "_dists_"
 
 
 def name_sets(chains: list[list[tuple[str, ...]]]) -> list[str]:
@@ -225,10 +272,10 @@ def utc_timestamp(now: float | None = None) -> str:
 
 
 def resolve_base_apt(image: str, sources: tuple[AptSource, ...], chains: list[list[tuple[str, ...]]], keyring: str | None = None,
-                     log=None) -> BaseApt:
+                     log=None, repos: tuple[AptRepository, ...] = ()) -> BaseApt:
     """Run the resolver in a throwaway container of `image` (host network: the archive may be on 127.0.0.1)."""
     resolved_at = utc_timestamp()
-    script = resolver_script(sources, name_sets(chains), KEYRING_IN_CONTAINER if keyring else "")
+    script = resolver_script(sources, name_sets(chains), KEYRING_IN_CONTAINER if keyring else "", repos)
     argv = [engine.docker_cli(), "run", "--rm", "-i", "--network", "host", "--user", "0", "--entrypoint", "bash"]
     if keyring:
         argv += ["-v", f"{keyring}:{KEYRING_IN_CONTAINER}:ro"]
@@ -242,6 +289,9 @@ def resolve_base_apt(image: str, sources: tuple[AptSource, ...], chains: list[li
     if log is not None:
         log.write(done.stderr)
     if done.returncode != 0:
+        refused = repository_refusal(done.stderr, repos)
+        if refused:
+            raise ResolveError(refused)
         tail = [ln for ln in done.stderr.splitlines() if ln.strip()][-8:]
         raise ResolveError(f"apt in a container of {image} failed (exit {done.returncode}):\n    " + "\n    ".join(tail))
-    return build_base_apt(split_sections(done.stdout), sources, chains, resolved_at)
+    return build_base_apt(split_sections(done.stdout), sources, chains, resolved_at, repos)

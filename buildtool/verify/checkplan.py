@@ -60,6 +60,8 @@ def checks_for(config: Config, dag: Dag, rendered: dict[str, RenderedNode], node
         for check in node_flavor(node).checks(node.component, node.facts):
             tier = device_kind(check.device).tier if check.device else "cpu"
             out.append(PlannedCheck(check.family, check.name, node.id, dict(check.params), tier, check.device))
+        if node.extras and node.id in rendered:
+            out.append(extras_check(config, node, rendered[node.id]))
     leaf = dag.nodes[node_id]
     out.append(PlannedCheck("os", "architecture", node_id, {"arch": leaf.base.arch}))  # the platform it was built for
     out.append(PlannedCheck("labels", "labels-match", node_id, {"labels": expected_labels(config, dag, rendered, node_id)}))
@@ -74,6 +76,19 @@ def checks_for(config: Config, dag: Dag, rendered: dict[str, RenderedNode], node
     for check in out:
         unique[(check.family, check.name)] = check
     return tuple(unique.values())
+
+
+def extras_check(config: Config, node: Node, rendered: RenderedNode) -> PlannedCheck:
+    """The layer's extras (images.yaml `extras`): every .deb of their closure at the version its extra-debs.lock names."""
+    from ..render.extras import EXTRA_DEBS
+
+    text = dict(rendered.files)[EXTRA_DEBS]
+    packages = {parts[4]: parts[5] for line in text.splitlines() if line and not line.startswith("#") and len(parts := line.split()) >= 7}
+    repos = [config.apt_repositories[k] for k in sorted({r for e in node.extras for r in e.repositories})]
+    return PlannedCheck("extras", f"extra-packages-{node.stage}", node.id, {
+        "packages": packages, "requested": sorted({n for e in node.extras for n in e.apt}),
+        "repositories": [{"key": r.key, "url": r.url, "keyring": r.keyring_path, "sources": f"/etc/apt/sources.list.d/buildtool-{r.key}.sources"}
+                         for r in repos]})
 
 
 def image_plan(config: Config, dag: Dag, rendered: dict[str, RenderedNode], names: list[str]) -> list[dict[str, Any]]:

@@ -123,6 +123,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             images[name] = {"tag": s.entry["tag"], "container_start_seconds": round(s.start_seconds, 3),
                             "checking_seconds": round(state.finished.get(name, s.checking_seconds()), 3),
                             "gather_seconds": round(s.gather_seconds, 3), "probe_seconds": s.probe_seconds, "error": s.error}
+            if s.image is not None and s.image.results:  # what the SBOM states (buildtool/attest/inventory.py)
+                from buildtool.attest.inventory import from_results
+
+                probes = {k: (r.rc, r.stdout) for k, r in s.image.results.items()}
+                images[name]["inventory"] = from_results(probes, f"verify run {state.plan.get('run', '')}").to_json()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"finished": time.time(), "exitstatus": int(exitstatus), "images": images,
                                      "checks": _STATE["reports"]}, indent=2, sort_keys=True) + "\n", encoding="utf-8")

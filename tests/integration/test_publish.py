@@ -88,7 +88,7 @@ def registry(docker_ok):
             subprocess.run(["rm", "-rf", f"/etc/docker/certs.d/{REGISTRY}"], check=False)
 
 
-def _config_g(env: dict[str, str]):
+def _config_g(env: dict[str, str], names: tuple[str, ...] = IMAGES):
     from buildtool.config.loader import load_config
     from buildtool.lock.format import load_lock
     from buildtool.plan.expand import select
@@ -96,7 +96,7 @@ def _config_g(env: dict[str, str]):
 
     config = load_config(REPO / "images.yaml", None, env)
     g = generate(config, load_lock(REPO / "images.lock"))
-    chosen = select(config, g.expansion.variants, "all", (f"name={','.join(IMAGES)}",))
+    chosen = select(config, g.expansion.variants, "all", (f"name={','.join(names)}",))
     return config, g, chosen
 
 
@@ -104,18 +104,17 @@ def _cli(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess.Com
     return subprocess.run([sys.executable, "-m", "buildtool", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def images(docker_ok):
-    """The two images: built (here, when missing) and with a passing verify record for their content hash."""
+def _ensure_built_and_verified(names: tuple[str, ...]) -> dict[str, str]:
+    """image -> local tag of `names`: built (here, when missing), each with a passing verify record for its content hash."""
     from buildtool.publish.plan import verify_records
     from buildtool.verify.runner import image_present
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDTOOL_")}
-    config, g, chosen = _config_g(env)
-    if sorted(v.name for v in chosen) != sorted(IMAGES):
-        pytest.skip(f"images.yaml no longer has {IMAGES}")
+    config, g, chosen = _config_g(env, names)
+    if sorted(v.name for v in chosen) != sorted(names):
+        pytest.skip(f"images.yaml no longer has {names}")
     tags = {v.name: g.rendered[g.dag.variant_node[v.name]].tag for v in chosen}
-    selection = ["--group", "all", "--filter", f"name={','.join(IMAGES)}"]
+    selection = ["--group", "all", "--filter", f"name={','.join(names)}"]
     if not all(image_present(t) for t in tags.values()):
         for step in (["bases", *selection], ["build", *selection]):
             done = _cli(*step, env=env)
@@ -125,6 +124,12 @@ def images(docker_ok):
         done = _cli("verify", *selection, env=env)
         assert done.returncode == 0, f"buildtool verify failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return tags
+
+
+@pytest.fixture(scope="session")
+def images(docker_ok):
+    """The two images: built (here, when missing) and with a passing verify record for their content hash."""
+    return _ensure_built_and_verified(IMAGES)
 
 
 def _publish_entry() -> list[str]:
@@ -298,6 +303,50 @@ def test_pull_by_digest_labels_match_the_release_file(ctx, docker_ok):
     ctx.timings["pull + registry byte check"] = round(time.monotonic() - t, 1)
 
 
+def test_sbom_and_provenance_are_attached_to_each_digest_by_the_referrers_tag_schema(ctx):
+    """issue 15: publish attached both to every digest (distribution 2.8: no referrers API, so the tag schema);
+    `buildtool attestations` finds them, checks them, and fails (exit 1) on a referrer that refers to another digest."""
+    from buildtool.attest import provenance, sbom
+    from buildtool.edges.referrers import OCI_INDEX, Descriptor, Referrers, referrers_tag
+
+    release = json.loads(ctx.record.read_text())["releases"][-1]
+    reg = api(ctx)
+    refs = Referrers(reg)
+    t = time.monotonic()
+    for name, entry in release["images"].items():
+        path, digest = f"{ctx.namespace}/{name}", entry["digest"]
+        att = entry["attestations"]
+        assert att["sbom"]["packages"] >= 50 and att["inventory"].startswith(("verify run ", "container of ")), att
+        assert referrers_tag(digest) in reg.tags(path)
+        assert refs.api(path, digest) is None  # distribution 2.8 has no referrers API: the fallback is what holds them
+        done = _cli("attestations", f"{REGISTRY}/{path}@{digest}", "--format", "json", env=ctx.env, timeout=300)
+        ctx.outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0, done.stdout + done.stderr
+        found = json.loads(done.stdout)
+        assert found["ok"] and found["via"] == "tag schema" and not found["missing"]
+        assert {r["kind"]: r["digest"] for r in found["attestations"]} == {"sbom": att["sbom"]["digest"], "provenance": att["provenance"]["digest"]}
+        for kind, check in (("sbom", sbom.validate), ("provenance", provenance.validate)):
+            manifest, payload = refs.fetch(path, next(d for d in refs.referrers(path, digest)[0] if d.digest == att[kind]["digest"]))
+            assert manifest["subject"]["digest"] == digest and check(payload.decode()) is None
+    # A referrer in this digest's index that refers to another digest: attestations says so and exits 1.
+    (name, entry), (_other_name, other) = sorted(release["images"].items())[:2]
+    path, digest = f"{ctx.namespace}/{name}", entry["digest"]
+    original, _media = refs.get_manifest(path, referrers_tag(digest), OCI_INDEX)
+    elsewhere = Descriptor("application/vnd.docker.distribution.manifest.v2+json", other["digest"], 1)
+    stranger = refs.attach(path, elsewhere, sbom.MEDIA_TYPE, b"{}", kind="x", title="x")
+    index = json.loads(original)
+    index["manifests"].append(stranger.to_json())
+    refs.put_manifest(path, referrers_tag(digest), json.dumps(index).encode(), OCI_INDEX)
+    try:
+        done = _cli("attestations", f"{REGISTRY}/{path}@{digest}", "--format", "json", env=ctx.env, timeout=300)
+        assert done.returncode == 1, done.stdout + done.stderr
+        bad = [r for r in json.loads(done.stdout)["attestations"] if not r["ok"]]
+        assert [r["digest"] for r in bad] == [stranger.digest] and "its subject is" in bad[0]["problems"][0]
+    finally:
+        refs.put_manifest(path, referrers_tag(digest), original, OCI_INDEX)
+    ctx.timings["attestations check"] = round(time.monotonic() - t, 1)
+
+
 def test_republishing_unchanged_images_pushes_no_layers(ctx):
     before = json.loads(ctx.record.read_text())["releases"][-1]
     logs_before = set(ctx.dirs["logs"].glob("*.log"))
@@ -314,6 +363,59 @@ def test_republishing_unchanged_images_pushes_no_layers(ctx):
     assert new_logs, "no publish log written"
     layer_lines = [line for log in new_logs for line in log.read_text().splitlines() if " layer " in line]
     assert layer_lines and all(line.endswith("Layer already exists") for line in layer_lines), layer_lines[:5]
+
+
+# Two ONNX Runtime CPU images that images.yaml publishes into one repository (tags.publish): `latest` on one of them.
+SHARED = ("onnxruntime1.23.2-cpu-ubuntu24.04", "onnxruntime1.23.2-cpu-debian12")
+
+
+def test_images_sharing_a_repository_land_as_repository_tag_pairs(ctx, docker_ok):
+    """repository:tag, not image name: both images in <namespace>/onnxruntime, each under its own versioned and release
+    tags, `latest` on the Ubuntu 24.04 one only; pulled back by repository:tag, each is the image the record names."""
+    local = _ensure_built_and_verified(SHARED)
+    dirs = {name: ctx.base / f"shared-{name}" for name in ("releases", "state", "logs")}
+    cmd = [sys.executable, *_publish_entry(), "--group", "all", "--filter", f"name={','.join(SHARED)}", "--date", DATE, "--format", "json",
+           "--releases", str(dirs["releases"]), "--state", str(dirs["state"]), "--logs", str(dirs["logs"]), "--reports", str(REPO / "reports")]
+    t = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, env=ctx.env, capture_output=True, text=True, timeout=1800)
+    ctx.outputs += [done.stdout, done.stderr]
+    ctx.timings["shared repository publish"] = round(time.monotonic() - t, 1)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    release = result["release"]
+    repo = f"{REGISTRY}/{ctx.namespace}/onnxruntime"
+    record = json.loads(Path(result["record"]).read_text())["releases"][-1]["images"]
+    assert sorted(record) == sorted(SHARED)
+    reg = api(ctx)
+    in_registry = set(reg.tags(f"{ctx.namespace}/onnxruntime"))
+    expected: set[str] = set()
+    for name, entry in record.items():
+        assert entry["repository"] == repo, entry
+        version_tag = name.replace("onnxruntime", "", 1).replace("-cpu", "", 1)  # 1.23.2-ubuntu24.04
+        assert entry["tags"] == [f"{version_tag}-{release}", "h-" + entry["content_hash"][:20]], entry["tags"]
+        assert entry["moving"] == ([version_tag, "latest"] if name.endswith("ubuntu24.04") else [version_tag]), entry["moving"]
+        assert entry["references"] == [f"{repo}:{t}" for t in [*entry["tags"], *entry["moving"]]]
+        expected.update([*entry["tags"], *entry["moving"]])
+        for tag in [*entry["tags"], *entry["moving"]]:
+            assert reg.manifest_digest(f"{ctx.namespace}/onnxruntime", tag) == entry["digest"], (name, tag)
+    assert in_registry == expected, (sorted(in_registry), sorted(expected))
+    assert [r for r in repos(ctx) if r.endswith("/onnxruntime1.23.2-cpu-ubuntu24.04")] == []  # no per-image repository
+
+    # Pull onnxruntime:latest back (no local reference to it left): it is the Ubuntu 24.04 image, labels and all.
+    client = docker_ok
+    auth = {"username": ctx.registry.user, "password": ctx.registry.password}
+    entry = record["onnxruntime1.23.2-cpu-ubuntu24.04"]
+    for image in client.images.list(name=repo):
+        for tag in image.tags:
+            if tag.startswith(repo + ":"):
+                client.api.remove_image(tag, noprune=True)
+    for item in client.api.pull(repo, tag="latest", stream=True, decode=True, auth_config=auth):
+        assert "error" not in item and "errorDetail" not in item, item
+    pulled = client.images.get(f"{repo}:latest")
+    assert pulled.id == client.images.get(local["onnxruntime1.23.2-cpu-ubuntu24.04"]).id
+    assert f"{repo}@{entry['digest']}" in pulled.attrs["RepoDigests"]
+    assert pulled.attrs["Config"]["Labels"]["org.opencontainers.image.title"] == "onnxruntime1.23.2-cpu-ubuntu24.04"
+    client.api.remove_image(f"{repo}:latest", noprune=True)
 
 
 def test_password_appears_nowhere(ctx):

@@ -5,7 +5,9 @@ included) to a TLS + htpasswd registry started by scripts/registry.sh on its own
 with its own state folder (CA, password, storage: removed at the end) and a fresh namespace ->
 a second Docker Engine (scripts/second-engine.sh: its own data root, socket and bridge; wiped
 first, so nothing is cached there) pulls every published image BY DIGEST -> every published tag
-resolves to that digest in the registry and, pulled on engine B, to the same image -> the
+resolves to that digest in the registry and, pulled on engine B, to the same image -> each digest's SBOM
+and provenance come back from the registry (referrers tag schema), valid by their libraries, the SBOM
+listing every dpkg and pip package verify found -> the
 pulled image's labels equal the release file's component versions and content hash, and its
 image id (the config digest) equals engine A's image id of the built image.
 
@@ -170,16 +172,63 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
     password = Path(registry["settings"]["BUILDTOOL_REGISTRY_PASSWORD_FILE"]).read_text().strip()
     user = registry["settings"]["BUILDTOOL_REGISTRY_USER"]
     api = RegistryClient(registry["addr"], Credentials(user, password, "test"), verify=registry["settings"]["BUILDTOOL_REGISTRY_CA"])
+    # Images may share a repository (tags.publish: the ONNX Runtime images are all in `onnxruntime`): each
+    # repository holds exactly the tags of its images, and every full reference the record names resolves.
+    by_repo: dict[str, set[str]] = {}
     for name, entry in entries.items():
-        path = f"{namespace}/{name}"
+        path = entry["repository"].split("/", 1)[1]  # <namespace>/<repository>
+        assert path.startswith(namespace + "/"), entry["repository"]
         tags = [*entry["tags"], *entry["moving"]]
         multi = "platforms" in entry  # an OCI index: the release tag is the index's, each platform has its own h- tag
-        assert entry["tags"] == ([release] if multi else [release, "h-" + entry["content_hash"][:20]]), entry["tags"]
+        assert entry["tags"][0].endswith(release) and entry["tags"][1:] == ([] if multi else ["h-" + entry["content_hash"][:20]]), entry["tags"]
         assert entry["moving"], (name, "no moving tag")
-        platform_tags = [p["tag"] for p in entry.get("platforms", {}).values()]
-        assert sorted(api.tags(path)) == sorted(tags + platform_tags), (name, api.tags(path))
+        assert entry["references"] == [f"{entry['repository']}:{t}" for t in tags]
+        by_repo.setdefault(path, set()).update(tags + [p["tag"] for p in entry.get("platforms", {}).values()])
         for tag in tags:
             assert api.manifest_digest(path, tag) == entry["digest"], (name, tag)
+    for path, tags in by_repo.items():
+        assert sorted(api.tags(path)) == sorted(tags), (path, api.tags(path))
+    ort = {t for e in entries.values() if e["repository"].endswith("/onnxruntime") for t in e["moving"]}
+    assert {"latest", "latest-cuda", "latest-openvino"} <= ort, sorted(ort)
+
+    # 3b. issue 15: every digest's SBOM and provenance, pulled back from the registry by the image digest (the
+    # referrers tag schema: distribution 2.8 has no referrers API), validated with their libraries; the SBOM lists
+    # every dpkg and pip package verify found in the running image, at the version verify found.
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from buildtool.attest import provenance
+    from buildtool.attest.inventory import from_reports
+    from buildtool.edges.referrers import Referrers
+
+    refs = Referrers(api)
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    figures["sbom_bytes"], figures["sbom_packages"], figures["provenance_bytes"] = {}, {}, {}
+    t = time.monotonic()
+    for name, entry in sorted(entries.items()):
+        path, digest, att = f"{namespace}/{name}", entry["digest"], entry["attestations"]
+        listed, via = refs.referrers(path, digest)
+        assert via == "tag schema", (name, via)
+        by_digest = {d.digest: d for d in listed}
+        assert {att["sbom"]["digest"], att["provenance"]["digest"]} <= set(by_digest), (name, sorted(by_digest), att)
+        manifest, sbom_bytes = refs.fetch(path, by_digest[att["sbom"]["digest"]])
+        assert manifest["subject"]["digest"] == digest and manifest["artifactType"] == "application/vnd.cyclonedx+json"
+        assert validator.validate_str(sbom_bytes.decode()) is None, name
+        manifest, prov_bytes = refs.fetch(path, by_digest[att["provenance"]["digest"]])
+        assert manifest["subject"]["digest"] == digest and provenance.validate(prov_bytes.decode()) is None, name
+        statement = json.loads(prov_bytes)
+        assert statement["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:")
+        assert statement["predicate"]["buildDefinition"]["externalParameters"]["contentHash"] == entry["content_hash"]
+        doc = json.loads(sbom_bytes)
+        listed_pkgs = {(c["purl"].split("/", 1)[0], c["name"], c["version"]) for c in doc["components"] if c.get("purl")}
+        inventory = from_reports(REPO / "reports", name, local_tags[name])
+        assert inventory is not None and att["inventory"] == inventory.source, (name, att["inventory"])
+        missing = [d.name for d in inventory.dpkg if ("pkg:deb", d.name, d.version) not in listed_pkgs]
+        missing += [n for n, v in inventory.pip if ("pkg:pypi", n, v) not in listed_pkgs]
+        assert not missing and inventory.dpkg, (name, missing[:10])
+        figures["sbom_bytes"][name], figures["provenance_bytes"][name] = len(sbom_bytes), len(prov_bytes)
+        figures["sbom_packages"][name] = len(listed_pkgs)
+    figures["attestations_check_seconds"] = round(time.monotonic() - t, 1)
 
     # 4. engine B (empty) pulls every image by digest; every tag gives the same image.
     auth = {"username": user, "password": password}
@@ -195,7 +244,7 @@ def test_publish_smoke_group_and_pull_every_tag_by_digest_on_a_clean_engine(engi
         assert f"{repo}@{digest}" in pulled.attrs["RepoDigests"], pulled.attrs["RepoDigests"]
         assert pulled.id == ids_a[name], (name, "engine B's image id differs from engine A's", pulled.id, ids_a[name])
         amd64 = entry["platforms"]["linux/amd64"]["digest"] if "platforms" in entry else digest  # an index: engine B got its amd64 image
-        raw, _media = api.manifest(f"{namespace}/{name}", amd64)
+        raw, _media = api.manifest(repo.split("/", 1)[1], amd64)
         assert json.loads(raw)["config"]["digest"] == pulled.id, (name, "config digest")
 
         labels = pulled.attrs["Config"]["Labels"]

@@ -60,4 +60,4 @@ def test_session_batch_queries_parse():
     pip = Result(0, '[{"name": "mpi4py", "version": "4.1.2"}, {"name": "Onnxruntime_GPU", "version": "1.24.4"}]', "")
     assert parse_pip_list(pip) == {"mpi4py": "4.1.2", "onnxruntime-gpu": "1.24.4"}
     assert parse_pip_list(Result(1, "", "no pip")) == {}
-    assert [p.key for p in SESSION_PROBES] == ["dpkg", "pip-list"]
+    assert [p.key for p in SESSION_PROBES] == ["dpkg", "pip-list", "conda-list"]

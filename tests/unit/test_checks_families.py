@@ -32,7 +32,7 @@ def run(family: str, name: str, img: Image, params: dict) -> str:
 
 
 def test_registry_covers_every_family_the_components_emit():
-    assert set(FAMILIES) == {"os", "system", "fuse", "python", "conda", "mpi", "cuda", "gpu", "onnxruntime", "labels", "hygiene", "declared"}
+    assert set(FAMILIES) == {"os", "system", "fuse", "python", "conda", "mpi", "cuda", "gpu", "onnxruntime", "extras", "labels", "hygiene", "declared"}
     with pytest.raises(UnknownCheck):
         lookup("mpi", "no-such-check")
     with pytest.raises(UnknownCheck):

@@ -129,6 +129,12 @@ def test_parse_simulation_reads_installs_and_upgrades() -> None:
     }
 
 
+def test_parse_pockets_names_the_pocket_of_each_install_security_first() -> None:
+    assert ar.parse_pockets(SIMULATION) == {"libssl3": "oldstable-security", "libc6": "oldstable", "tzdata": "oldstable", "libgcc-s1": "oldstable"}
+    both = "Inst curl (7.81.0-1ubuntu1.20 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64])\n"
+    assert ar.parse_pockets(both) == {"curl": "jammy-security"}
+
+
 def test_parse_simulation_of_nothing_to_do_is_empty() -> None:
     assert ar.parse_simulation("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n") == {}
 
@@ -239,8 +245,8 @@ def test_name_sets_are_the_cumulative_chain_prefixes_in_key_order() -> None:
 
 def test_split_sections_reads_every_section() -> None:
     run = ar.split_sections("Reading package lists...\n" + container_output())
-    assert run.indexes[0] == ("bookworm", sha("release"), "Sat, 10 Jan 2026 10:49:47 UTC")
-    assert [s for s, _, _ in run.indexes] == ["bookworm", "bookworm-updates", "bookworm-security"]
+    assert run.indexes[0][:3] == ("bookworm", sha("release"), "Sat, 10 Jan 2026 10:49:47 UTC")
+    assert [i[0] for i in run.indexes] == ["bookworm", "bookworm-updates", "bookworm-security"]
     assert run.manifest == tuple(MANIFEST)
     assert sorted(run.sets) == ["0", "1"]
     assert ar.parse_simulation(run.sets["1"][0])["python3"] == ("3.11.2-1+b1", "amd64")
@@ -266,7 +272,8 @@ def test_build_base_apt_end_to_end() -> None:
     assert entry.content == manifest_digest(MANIFEST)
     assert set(entry.packages) == set(DEBS)  # every .deb of every closure, once
     for name, (version, arch, archive, filename, size) in DEBS.items():
-        assert entry.packages[name] == DebPin(name, version, arch, archive, filename, sha(filename), size)
+        pocket = "oldstable-security" if archive == "debian-security" else "oldstable"  # what apt's Inst line named
+        assert entry.packages[name] == DebPin(name, version, arch, archive, filename, sha(filename), size, pocket)
     assert entry.installs == {key: tuple(sorted(names)) for key, names in CLOSURES.items()}
     text = dump_lock(Lock(path="images.lock", bases={"debian12": entry}))
     assert '"libssl3": {"arch": "amd64", "archive": "debian-security", "filename": "pool/updates/main/o/openssl/' in text
@@ -326,7 +333,7 @@ def test_layer_debs_is_the_chain_closure_minus_the_parents() -> None:
     assert [d.name for d in system] == ["ca-certificates", "curl", "libssl3", "openssl"]
     python = lock.layer_debs("debian12", CHAINS[1])
     assert [d.name for d in python] == ["libc6", "libpython3.11", "python3"]  # not what the system layer has
-    assert python[0] == DebPin("libc6", *DEBS["libc6"][:4], sha(DEBS["libc6"][3]), DEBS["libc6"][4])
+    assert python[0] == DebPin("libc6", *DEBS["libc6"][:4], sha(DEBS["libc6"][3]), DEBS["libc6"][4], "oldstable")
     # the order of names within a layer does not matter, only which they are
     assert lock.layer_debs("debian12", [("ca-certificates", "curl"), ("python3",)]) == python
 

@@ -29,15 +29,18 @@ def _config(registry="reg.example:5000", namespace="ns", moving=("latest",)):
     return SimpleNamespace(site=site, tags=tags, path="images.yaml")
 
 
-def _matrix(names=("alpha", "beta")):
+def _matrix(names=("alpha", "beta"), moving=("latest",)):
+    from buildtool.plan.references import ImageRefs
+
     variant_node, rendered, chosen = {}, {}, []
+    references = {n: ImageRefs(n, tuple(moving), ("", "")) for n in names}
     for i, name in enumerate(names):
         node = f"node.{name}"
         h = f"{i + 1:x}" * 64
         variant_node[name] = node
         rendered[node] = SimpleNamespace(tag=f"buildtool/{node}:h-{h[:20]}", hash=h)
         chosen.append(SimpleNamespace(name=name, facts={"os.tag": "debian12", "python.bin": "/opt/venv/bin"}))
-    return SimpleNamespace(dag=SimpleNamespace(variant_node=variant_node), rendered=rendered), chosen
+    return SimpleNamespace(dag=SimpleNamespace(variant_node=variant_node), rendered=rendered, references=references), chosen
 
 
 class FakeAPI:
@@ -116,7 +119,7 @@ def world(tmp_path):
               for i, v in enumerate(chosen)}
     reports = tmp_path / "reports"
     _write_summary(reports, "20261123-010000-aaaa", [(v.name, tag, True) for v, tag in zip(chosen, images)])
-    opts = Options(releases=tmp_path / "releases", reports=reports, state=tmp_path / "state", logs=tmp_path / "logs", date=DATE)
+    opts = Options(releases=tmp_path / "releases", reports=reports, state=tmp_path / "state", logs=tmp_path / "logs", date=DATE, attest=False)
     return SimpleNamespace(config=_config(), g=g, chosen=chosen, images=images, opts=opts, tmp=tmp_path)
 
 
@@ -327,3 +330,25 @@ def test_a_multi_platform_image_without_a_verified_arm64_build_is_not_published(
     assert "buildtool verify --platform linux/arm64" in str(err.value)
     rc, _ = _run(world, FakeClient(images), opts=Options(**{**world.opts.__dict__, "platforms": ("linux/amd64",)}))
     assert rc == 0 and "platforms" not in _record(world)["releases"][0]["images"]["alpha"]
+
+
+def test_attestations_after_every_immutable_tag_before_any_moving_tag_and_in_the_release_file(world):
+    client = FakeClient(world.images)
+    seen: list[tuple[str, str, int]] = []
+
+    def attest(p, digest):
+        seen.append((p.image, digest, len(client.api.pushes)))
+        return {"sbom": {"digest": "sha256:" + "5" * 64, "packages": 3, "size": 10, "artifactType": "application/vnd.cyclonedx+json"},
+                "provenance": {"digest": "sha256:" + "6" * 64, "size": 20, "artifactType": "application/vnd.in-toto+json"}}
+
+    opts = Options(**{**world.opts.__dict__, "attest": True})
+    rc = publish(world.config, world.g, world.chosen, opts, env=ENV, out=io.StringIO(), client=client, registry_client=FakeRegistry(),
+                 hooks=Hooks(attest=attest))
+    assert rc == 0
+    assert [s[0] for s in seen] == ["alpha", "beta"]
+    assert all(n == 4 for _, _, n in seen)  # after the 4 immutable pushes, before the 2 moving ones
+    images = _record(world)["releases"][0]["images"]
+    for name, digest, _ in seen:
+        assert images[name]["digest"] == digest
+        assert images[name]["attestations"]["sbom"]["digest"] == "sha256:" + "5" * 64
+        assert images[name]["attestations"]["provenance"]["digest"] == "sha256:" + "6" * 64

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    attestations,
     bases,
     build,
     check,
@@ -14,10 +15,11 @@ from . import (
     matrix,
     prune,
     publish,
+    sbom,
     schema,
     serving,
     validate,
     verify,
 )
 
-VERBS = (validate, list_images, generate, check, docs, schema, matrix, bases, build, verify, publish, serving, prune, lock, ci)
+VERBS = (validate, list_images, generate, check, docs, schema, matrix, bases, build, verify, publish, sbom, attestations, serving, prune, lock, ci)

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for v in Selection.from_args(args).apply(config, g):
         nid = g.dag.variant_node[v.name]
-        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag,
+        refs = g.references[v.name]  # where publish pushes it (plan/references.py), without the site's registry/namespace
+        rows.append({"image": v.name, **dict(v.combo), "node": nid, "tag": g.rendered[nid].tag, "repository": refs.repository,
+                     "tags": list(refs.moving), "release_tag": refs.release_template(config.tags.release),
                      "groups": sorted(k for k, members in g.groups.items() if v.name in members),
                      "platform": platform, "platforms": list(whole.image_platforms(v.name))})
     if args.format == "json":

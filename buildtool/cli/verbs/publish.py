@@ -38,4 +38,4 @@ def run(args: argparse.Namespace) -> int:
     config, g, chosen = selected(args)
     return publish(config, g, list(chosen), Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases,
                                                      reports=args.reports, state=args.state, logs=args.logs, verify=args.verify,
-                                                     jobs=args.jobs, date=args.date, platforms=platforms))
+                                                     jobs=args.jobs, date=args.date, lock=args.lock, platforms=platforms))
