@@ -81,7 +81,8 @@ def test_publish_pushes_an_index_per_multi_platform_image_and_each_platform_pull
     auth = {"username": user, "password": password}
     figures["pull_seconds_engine_b"] = {}
     for name, tags in images.items():
-        entry, path = entries[name], f"{namespace}/{name}"
+        entry = entries[name]
+        path = entry["repository"].split("/", 1)[1]  # <namespace>/<repository> as publish named it (plan/references.py)
         assert set(entry["platforms"]) == {"linux/amd64", "linux/arm64"}, entry
         assert entry["digest"] == published[name]["digest"]
         assert {p: v["digest"] for p, v in entry["platforms"].items()} == published[name]["platforms"]
