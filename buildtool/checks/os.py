@@ -7,6 +7,8 @@ import shlex
 from .base import CheckImpl, Image, Probe, expect
 
 OS_RELEASE = Probe("os-release", "cat /etc/os-release")
+ARCH = Probe("os-architecture", "dpkg --print-architecture; uname -m")
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}  # Debian architecture -> the kernel's (emulated) machine
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -38,4 +40,21 @@ def _evaluate(image: Image, params: dict) -> str:
     return release.get("PRETTY_NAME", "")
 
 
-CHECKS = {"os-release": CheckImpl(_probes, _evaluate, "ID and VERSION_ID of /etc/os-release equal the base's")}
+def _arch_probes(image: Image, params: dict) -> list[Probe]:
+    return [ARCH]
+
+
+def _arch_evaluate(image: Image, params: dict) -> str:
+    """The image is of its platform's architecture: dpkg's and the (possibly emulated) machine's."""
+    result = image.result(ARCH.key)
+    expect(result.ok, f"cannot ask dpkg and uname for the architecture: {result.brief()}")
+    lines = result.stdout.split()
+    found = (lines[0] if lines else "", lines[1] if len(lines) > 1 else "")
+    arch = str(params["arch"])
+    wanted = (arch, MACHINE.get(arch, arch))
+    expect(found == wanted, f"dpkg --print-architecture / uname -m say {found[0]!r} / {found[1]!r}, the platform is {wanted[0]!r} / {wanted[1]!r}")
+    return f"{found[0]} ({found[1]})"
+
+
+CHECKS = {"os-release": CheckImpl(_probes, _evaluate, "ID and VERSION_ID of /etc/os-release equal the base's"),
+          "architecture": CheckImpl(_arch_probes, _arch_evaluate, "dpkg's architecture and uname -m are the platform's")}

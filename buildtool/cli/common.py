@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.loader import load_config
-from ..config.model import Config, Variant
-from ..lock.format import Lock, bind_bases, load_lock
+from ..config.model import DEFAULT_PLATFORM, Config, Variant
+from ..errors import Location, UserError
+from ..lock.format import Lock, bind_bases, load_lock, platform_lock
 from ..plan.expand import select
+from ..plan.platforms import check_platform, platform_config, slug
 from ..render.generate import Generated, generate, plan_only
 from ..render.unlocked import NotLocked, Unlocked, unlocked_nodes
 
@@ -27,6 +29,8 @@ def add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", default=None, help="a group from images.yaml, or 'all' (default: the default group)")
     p.add_argument("--filter", action="append", default=[], metavar="AXIS=V[,V]",
                    help="narrow the selection: os=, python=, mpi=, accelerator=, onnxruntime= or name=GLOB (repeatable)")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, metavar="OS/ARCH",
+                   help="the platform to select, build, verify or publish for: linux/amd64 (default) or linux/arm64")
 
 
 def add_format(p: argparse.ArgumentParser) -> None:
@@ -85,9 +89,28 @@ class Selection:
 
 
 def selected(args: argparse.Namespace) -> tuple[Config, Generated, tuple[Variant, ...]]:
-    """The config, everything generated, and the variants --group/--filter select."""
-    config, g = Inputs.from_args(args).generated()
+    """The config, everything generated, and the variants --group/--filter select (on --platform: that
+    platform's config and render; the stages below never see another platform)."""
+    platform = check_platform(getattr(args, "platform", DEFAULT_PLATFORM))
+    config, lock = Inputs.from_args(args).load()
+    g = generate(config, lock)
+    if platform != DEFAULT_PLATFORM:
+        config, g = on_platform(args.config, config, lock, g, platform)
     return config, g, Selection.from_args(args).apply(config, g)
+
+
+def on_platform(where: Path, config: Config, lock: Lock, g: Generated, platform: str) -> tuple[Config, Generated]:
+    """The config and render of one more platform."""
+    if platform not in g.platforms:
+        raise UserError(f"no image of {where} is made for {platform}", where=Location("--platform"), key="--platform",
+                        expected="a platform some base lists in `platforms:` (" + ", ".join([DEFAULT_PLATFORM, *g.platforms]) + ")",
+                        found=platform)
+    return bind_bases(platform_config(config, platform), platform_lock(lock, platform)), g.platforms[platform]
+
+
+def platform_out(out: Path, platform: str) -> Path:
+    """The build contexts of a platform: generated/ for linux/amd64, generated/platforms/<os>-<arch>/ for another."""
+    return out if platform == DEFAULT_PLATFORM else out / "platforms" / slug(platform)
 
 
 def emit_json(data: object) -> None:

@@ -64,6 +64,9 @@ class Flavor:
     kind: ClassVar[str] = ""  # the `<axis>.kind` fact (accelerator.kind: none | cuda | ...); default: none
     executables: ClassVar[frozenset[str]] = frozenset()  # context files written with mode 0755
     columns: ClassVar[tuple[Column, ...]] = ()  # the images-table columns it fills (see Column)
+    # The platforms the flavor installs on, and why not the others (plan/platforms.py intersects them with the base's).
+    platforms: ClassVar[tuple[str, ...]] = ("linux/amd64", "linux/arm64")
+    platforms_reason: ClassVar[str] = ""
 
     @property
     def partial(self) -> str:

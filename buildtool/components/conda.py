@@ -11,6 +11,8 @@ PREFIX = "/opt/conda"
 
 class CondaFlavor(PythonFlavor):
     name = "conda"
+    platforms = ("linux/amd64",)
+    platforms_reason = "the Miniconda installer in images.yaml is the x86_64 one"
     fields = {
         "installer": Map({"url": HttpUrl(), "sha256": Sha256()}, required=("url", "sha256"), what="the installer's url and sha256"),
         "conda": Version(),

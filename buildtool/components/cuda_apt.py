@@ -8,6 +8,8 @@ from ._cuda import CudaFlavor
 
 class CudaAptFlavor(CudaFlavor):
     name = "cuda-apt"
+    platforms = ("linux/amd64",)
+    platforms_reason = "the repository configured is NVIDIA's ubuntu2204/x86_64 one"
     fields = {
         **CudaFlavor.cuda_fields,
         "repository": Map(

@@ -7,5 +7,7 @@ from ._cuda import CudaFlavor
 
 class CudaImageFlavor(CudaFlavor):
     name = "cuda-image"
+    platforms = ("linux/amd64",)
+    platforms_reason = "the NVIDIA base image is pinned by its amd64 digest"
     fields = dict(CudaFlavor.cuda_fields)
     template = "cuda-image.Dockerfile.j2"

@@ -9,6 +9,8 @@ from ._wheels import WheelFlavor
 
 class CudaWheelsFlavor(CudaFlavor, WheelFlavor):
     name = "cuda-wheels"
+    platforms = ("linux/amd64",)
+    platforms_reason = "nvidia-cudnn-cu11 and nvidia-nccl-cu11 have no aarch64 wheels, and the cu12 sets have not been built for arm64"
     fields = {
         **CudaFlavor.cuda_fields,
         # package name -> exact version; the cuda/cudnn/nccl fields say what these amount to.

@@ -7,6 +7,8 @@ from ._pip_mpi import PipMpiFlavor
 
 class IntelMpiFlavor(PipMpiFlavor):
     name = "intelmpi"
+    platforms = ("linux/amd64",)
+    platforms_reason = "impi-rt publishes manylinux x86_64 wheels only (no aarch64 on PyPI)"
     package = "impi-rt"
     library = "libmpi.so.12"
 

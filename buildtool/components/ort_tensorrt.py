@@ -8,6 +8,8 @@ from .base import Check
 
 class OrtTensorrtFlavor(OrtGpuFlavor):
     name = "ort-tensorrt"
+    platforms = ("linux/amd64",)
+    platforms_reason = "onnxruntime-gpu 1.24.x publishes no aarch64 wheels on PyPI"
     provider = "TensorrtExecutionProvider"
     version_fields = OrtGpuFlavor.version_fields + ("tensorrt",)
 

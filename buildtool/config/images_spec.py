@@ -6,7 +6,7 @@ import re
 
 from ..components import property_names
 from .extras import APT_REPOSITORY, ARCHIVE_KEY, extra_spec
-from .model import AXES, LAYER_AXES
+from .model import AXES, LAYER_AXES, PLATFORMS
 from .schema import (
     AbsPath,
     Any_,
@@ -64,6 +64,7 @@ BASE = Map(
         "bootstrap": BOOTSTRAP,
         "provides": Dict(Version(), what="a mapping of what the image ships to its exact version (cuda, cudnn, nccl)"),
         "resolve_on": Name(),
+        "platforms": List(Str(choices=PLATFORMS), min_items=1, unique=True),
     },
     required=("family", "version", "codename", "image", "python", "tag"),
     what="a base",

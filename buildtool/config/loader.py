@@ -10,7 +10,7 @@ from typing import Any
 from ..components import FLAVORS, flavor, flavors_for, property_values
 from .extras import extras, repositories
 from .images_spec import COMPONENT_COMMON, SCHEMA_VERSION, TOP
-from .model import AXES, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
+from .model import AXES, DEFAULT_PLATFORM, LAYER_AXES, Base, Bootstrap, Component, Config, Group, Matcher, Rule, Selector, SystemSpec, TagSpec
 from .publish_tags import publish_rules
 from .schema import Map, Str, fail, type_name
 from .site import load_site
@@ -100,6 +100,7 @@ def _base(doc: SourceDoc, key: str, raw: dict[str, Any]) -> Base:
                             boot.get("security_mirror", ""), boot.get("script", "")) if boot else None,
         provides=tuple(sorted(raw.get("provides", {}).items())),
         resolve_on=raw.get("resolve_on", ""),
+        platforms=tuple(raw.get("platforms", (DEFAULT_PLATFORM,))),
     )
 
 

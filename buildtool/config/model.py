@@ -12,6 +12,11 @@ from .source import SourceDoc
 AXES: tuple[str, ...] = ("os", "python", "mpi", "accelerator", "onnxruntime")
 LAYER_AXES: tuple[str, ...] = ("python", "mpi", "accelerator", "onnxruntime")
 
+# The platforms buildtool builds for (OCI os/arch), and the Debian architecture of each.
+DEFAULT_PLATFORM = "linux/amd64"
+PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64")
+DEB_ARCHES: dict[str, str] = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+
 
 @dataclass(frozen=True)
 class Bootstrap:
@@ -41,6 +46,8 @@ class Base:
     provides: tuple[tuple[str, str], ...] = ()  # e.g. (("cuda", "12.8.1"),) for NVIDIA bases
     resolve_on: str = ""  # a base whose image stands in for this one when its apt pins are resolved (it cannot be pulled here)
     content: str = ""  # digest of the base's package manifest, from the lock ("" before the first lock)
+    platforms: tuple[str, ...] = ("linux/amd64",)  # the platforms this base is made for (images.yaml `platforms`)
+    arch: str = "amd64"  # the Debian architecture of this instance of the base (plan/platforms.py makes the others)
 
     @property
     def local_ref(self) -> str:
@@ -61,6 +68,8 @@ class Base:
 
         boot = self.bootstrap
         recipe = [self.image, boot.tool, boot.suite, boot.mirror, boot.variant, ",".join(boot.components)] if boot else [self.image]
+        if self.arch != "amd64":  # amd64 keeps the recipe id (and so every hash above it) it had before platforms existed
+            recipe.append(f"arch={self.arch}")
         return short_hash("\0".join(recipe), 12)
 
 

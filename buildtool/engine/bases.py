@@ -90,7 +90,9 @@ def _make_base(client: Any, base: Base, plan: BootstrapPlan | None, force: bool,
             return
     # A locked, bootstrapped base is what its manifest says: an upstream image of the same release
     # (debian:bookworm-slim) holds other packages, so it never stands in for it.
-    pull_error = "" if plan is not None and base.content else _try_pull(client, base, result, have_recipe=plan is not None)
+    # Another architecture is always bootstrapped: a local copy of the digest-pinned reference is the engine's own architecture.
+    foreign = base.arch != "amd64" and plan is not None
+    pull_error = "" if plan is not None and (base.content or foreign) else _try_pull(client, base, result, have_recipe=plan is not None)
     if result.status == "pulled":
         return
     if plan is not None and base.content and _from_site_registry(client, base, result):

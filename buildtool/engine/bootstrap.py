@@ -69,6 +69,7 @@ class BootstrapPlan:
     recipe_id: str
     local_ref: str
     family: str = "debian"
+    arch: str = "amd64"  # Debian architecture; another than the host's runs debootstrap under qemu-user-static
 
     def command(self, target: str, keyring: str | None = None, script: str | None = None) -> list[str]:
         """debootstrap's argv; `keyring` verifies the archive's Release files (never --no-check-gpg), `script`
@@ -76,6 +77,8 @@ class BootstrapPlan:
         if self.tool != "debootstrap":
             raise OperationError(f"base {self.key}: bootstrap tool {self.tool!r} is not supported here (only debootstrap)")
         argv = ["debootstrap", f"--variant={self.variant}", f"--components={','.join(self.components)}"]
+        if self.arch != "amd64":
+            argv.append(f"--arch={self.arch}")
         if keyring:
             argv.append(f"--keyring={keyring}")
         argv += [self.suite, target, self.mirror]
@@ -114,6 +117,7 @@ def bootstrap_plan(base: Base, apt_mirror: str | None = None) -> BootstrapPlan |
         recipe_id=base.recipe_id,
         local_ref=base.local_ref,
         family=base.family,
+        arch=base.arch,
     )
 
 
@@ -162,7 +166,7 @@ def bootstrap_base(client: Any, plan: BootstrapPlan, result: BaseResult, log_dir
     if shutil.which("debootstrap") is None and not os.access("/usr/sbin/debootstrap", os.X_OK):
         raise OperationError(f"base {plan.key}: debootstrap is not installed; run `make engine` (it installs debootstrap)")
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{plan.key}.log"
+    log_path = log_dir / (f"{plan.key}.log" if plan.arch == "amd64" else f"{plan.key}-{plan.arch}.log")
     tmp_root = os.environ.get("BUILDTOOL_TMPDIR") or "/var/tmp"
     started = time.monotonic()
     keyring, script = _keyring_and_script(plan, log_dir.parent.parent / ".state" / "keyrings")
@@ -188,7 +192,7 @@ def bootstrap_base(client: Any, plan: BootstrapPlan, result: BaseResult, log_dir
                             f"records ({len(result.drift)} differ: {'; '.join(result.drift[:6])}{' ...' if len(result.drift) > 6 else ''}): "
                             f"the archive moved since the lock. Run `buildtool lock --refresh-stale` (re-locks just this base) or set "
                             f"a snapshot archive in the site overlay (mirrors.apt_snapshot)")
-                image = _import(target, plan, log, log_path)
+                image = _import(target, plan, log, log_path) if plan.arch == "amd64" else import_for_platform(target, plan, log, log_path)
             result.ref = content_ref(base, manifest)
             engine.tag(client, image, result.ref)  # only after a successful import: never a half-made base
         ok = True
@@ -241,6 +245,14 @@ def _scrub(target: str, plan: BootstrapPlan) -> None:
         for name in os.listdir(sources_d):
             if name.endswith((".list", ".sources")):
                 os.unlink(os.path.join(sources_d, name))
+
+
+def import_for_platform(target: str, plan: BootstrapPlan, log: TextIO, log_path: Path) -> str:
+    """The root filesystem as an image whose config states its architecture: `docker import --platform` is
+    ignored by Debian's engine 20.10 (the image says amd64), so BuildKit builds `FROM scratch` + `ADD rootfs.tar /`."""
+    from .platform_import import import_rootfs
+
+    return import_rootfs(target, plan.import_changes(), f"linux/{plan.arch}", log, log_path, what=f"base {plan.key}")
 
 
 def _import(target: str, plan: BootstrapPlan, log: TextIO, log_path: Path) -> str:

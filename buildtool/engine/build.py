@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.model import Config, Variant
+from ..config.model import DEFAULT_PLATFORM, Config, Variant
 from ..edges.git import git_revision
 from ..errors import OperationError
 from ..lock.apt_sources import fetch_roots
-from ..lock.format import Lock, load_lock
+from ..lock.format import Lock, load_lock, platform_lock
 from ..render.generate import Generated
 from ..runlog import new_run_folder, tail_lines
 from . import client as engine
@@ -136,6 +136,7 @@ class BuildOptions:
     force: bool = False  # rebuild nodes whose content-hash tag exists
     ca_bundle: Path | None = None  # extra CA bundle for download steps (else the site overlay's)
     output_format: str = "table"
+    platform: str = DEFAULT_PLATFORM  # out/ is then that platform's contexts (generated/platforms/<os>-<arch>/)
 
 
 def run_build(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOptions) -> int:
@@ -161,7 +162,8 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOpt
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise OperationError(f"{out}/ is stale for the selected nodes; run `buildtool generate` (or `make generate`) first:\n  {shown}")
 
-    lock = load_lock(opts.lock)
+    platform = opts.platform
+    lock = platform_lock(load_lock(opts.lock), platform)
     quick = engine.local_tags_quick()
     client = engine.docker_client() if quick is None else None
     tags = quick if quick is not None else engine.local_tags(client)
@@ -205,7 +207,7 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOpt
         jobs_by_node = {
             nid: NodeJob(nid, g.rendered[nid].tag, g.rendered[nid].hash, (out / "nodes" / nid).resolve(), run_dir / f"{nid}.log",
                          base_missing.get(g.dag.nodes[nid].base.key) if g.dag.nodes[nid].stage == "system" else None,
-                         apt_args.get(g.dag.nodes[nid].base.key, ()))
+                         apt_args.get(g.dag.nodes[nid].base.key, ()), "" if platform == DEFAULT_PLATFORM else platform)
             for nid in nodes
         }
         console = Console(out_stream, total=len(nodes))

@@ -40,9 +40,12 @@ TRANSIENT = re.compile(
 
 
 def build_command(cli: str, context: Path, iidfile: Path, labels: dict[str, str], secrets: dict[str, Path],
-                  build_args: tuple[tuple[str, str], ...] = ()) -> list[str]:
-    """The `docker build` argv for one node: no tag (set after success), host network, secrets by file."""
+                  build_args: tuple[tuple[str, str], ...] = (), platform: str = "") -> list[str]:
+    """The `docker build` argv for one node: no tag (set after success), host network, secrets by file;
+    `platform` (another than linux/amd64): built for it, under emulation where the host is another architecture."""
     argv = [cli, "build", "--progress=plain", "--network", "host", "--iidfile", str(iidfile)]
+    if platform:
+        argv += ["--platform", platform]
     for key, value in build_args:
         argv += ["--build-arg", f"{key}={value}"]
     for key, value in labels.items():
@@ -78,6 +81,7 @@ class NodeJob:
     log: Path
     base_missing: str | None = None  # a system node whose base could not be made
     build_args: tuple[tuple[str, str], ...] = ()  # e.g. the site's apt mirror or snapshot (BUILDTOOL_APT_ROOTS)
+    platform: str = ""  # --platform of the build ("" = the engine's default, linux/amd64)
 
 
 @dataclass
@@ -123,7 +127,7 @@ class Runner:
             labels = {"io.buildtool.hash": job.hash}
             if self.revision:
                 labels["org.opencontainers.image.revision"] = self.revision
-            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args)
+            argv = build_command(self.cli, job.context, iidfile, labels, self.secrets, job.build_args, job.platform)
             env = dict(os.environ, DOCKER_BUILDKIT="1")
             with open(job.log, "a", encoding="utf-8") as log:
                 start = log.tell()

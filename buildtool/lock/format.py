@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config.model import Config
+from ..config.model import DEFAULT_PLATFORM, PLATFORMS, Config
 from ..config.schema import DebPackage, DebVersion, Dict, Int, List, Map, Sha256, Str, Version, fail
 from ..config.source import Said, SourceDoc, load_json_or_yaml
 from ..errors import Location, NotLocked, UserError
@@ -70,14 +70,24 @@ PIP_SET = Map(
     defaults={"constraints": [], "nodes": []},
     what="a resolved pip set",
 )
+PLATFORM_LOCK = Map(
+    {
+        "apt": Dict(BASE_APT, key=Str(what="a base key"), what="base -> its apt lock"),
+        "pip": Dict(PIP_SET, key=Str(what="a pip set id"), what="pip set id -> resolved pins"),
+    },
+    defaults={"apt": {}, "pip": {}},
+    what="the pins of one platform besides linux/amd64",
+)
 LOCK = Map(
     {
         "lock": Map({"version": Str(), "note": Str()}, required=("version",), what="lock metadata"),
         "apt": Dict(BASE_APT, key=Str(what="a base key"), what="base -> its apt lock"),
         "pip": Dict(PIP_SET, key=Str(what="a pip set id"), what="pip set id -> resolved pins"),
+        # linux/amd64's pins are the top level (as before platforms existed); every other platform's are here.
+        "platforms": Dict(PLATFORM_LOCK, key=Str(choices=PLATFORMS[1:]), what="platform -> its pins"),
     },
     required=("lock",),
-    defaults={"apt": {}, "pip": {}},
+    defaults={"apt": {}, "pip": {}, "platforms": {}},
     what="images.lock",
 )
 
@@ -178,6 +188,7 @@ class PipRequest:
     python: str
     requires: tuple[str, ...]
     constraints: tuple[str, ...]
+    machine: str = "x86_64"  # the wheels' machine (resolve/uv.py MACHINES): a platform's sets are resolved for its wheels
 
 
 
@@ -187,6 +198,8 @@ class Lock:
     bases: dict[str, BaseApt] = field(default_factory=dict)
     pip: dict[str, PipSet] = field(default_factory=dict)
     doc: SourceDoc | None = None
+    platforms: dict[str, Lock] = field(default_factory=dict)  # the pins of each platform besides linux/amd64
+    platform: str = DEFAULT_PLATFORM  # the platform these pins are for
     _versions: dict[str, tuple[BaseApt, dict[str, str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -283,11 +296,18 @@ def load_lock(path: Path, upgrading: bool = False) -> Lock:
         raise fail(doc, ("lock", "version"), "unsupported lock version", f"{LOCK_VERSION} (a lock from an older buildtool: run `buildtool lock`)",
                    raw["lock"].get("version"))
     raw = LOCK.check(doc, (), raw)
+    lock = _pins(path, doc, raw, ())
+    lock.platforms = {p: replace(_pins(path, doc, sub, ("platforms", p)), platform=p) for p, sub in raw["platforms"].items()}
+    return lock
+
+
+def _pins(path: Path, doc: SourceDoc, raw: dict[str, Any], at: tuple[str, ...]) -> Lock:
+    """The apt and pip pins of one platform (`at`: where they are in the document)."""
     for base, entry in raw["apt"].items():
         for key, names in entry["installs"].items():
             unknown = [n for n in names if n not in entry["packages"]]
             if unknown:
-                raise fail(doc, ("apt", base, "installs", key), f"closure names packages that are not locked: {', '.join(unknown)}",
+                raise fail(doc, (*at, "apt", base, "installs", key), f"closure names packages that are not locked: {', '.join(unknown)}",
                            "names listed under packages")
     pip = {
         k: PipSet(v["python"], tuple(v["requires"]), tuple(v["constraints"]), tuple(PipPin(p["name"], p["version"], p["sha256"]) for p in v["pins"]),
@@ -295,6 +315,16 @@ def load_lock(path: Path, upgrading: bool = False) -> Lock:
         for k, v in raw["pip"].items()
     }
     return Lock(path=str(path), bases={k: _base_apt(v) for k, v in raw["apt"].items()}, pip=pip, doc=doc)
+
+
+def platform_lock(lock: Lock, platform: str) -> Lock:
+    """The pins of one platform (linux/amd64: the lock itself; another: its section, empty before its first lock)."""
+    if platform == DEFAULT_PLATFORM:
+        return lock
+    found = lock.platforms.get(platform)
+    if found is None:
+        found = lock.platforms[platform] = Lock(path=lock.path, platform=platform)
+    return found
 
 
 def base_apt_record(b: BaseApt) -> dict[str, Any]:
@@ -310,9 +340,8 @@ def base_apt_record(b: BaseApt) -> dict[str, Any]:
     }
 
 
-def dump_lock(lock: Lock) -> str:
-    data: dict[str, Any] = {
-        "lock": {"version": str(LOCK_VERSION), "note": "written by `buildtool lock`; do not edit by hand"},
+def _pins_record(lock: Lock) -> dict[str, Any]:
+    return {
         "apt": {b: base_apt_record(entry) for b, entry in sorted(lock.bases.items())},
         "pip": {
             k: {"python": s.python, "requires": list(s.requires), "constraints": list(s.constraints),
@@ -320,6 +349,16 @@ def dump_lock(lock: Lock) -> str:
             for k, s in sorted(lock.pip.items())
         },
     }
+
+
+def dump_lock(lock: Lock) -> str:
+    data: dict[str, Any] = {
+        "lock": {"version": str(LOCK_VERSION), "note": "written by `buildtool lock`; do not edit by hand"},
+        **_pins_record(lock),
+    }
+    platforms = {p: _pins_record(sub) for p, sub in sorted(lock.platforms.items()) if sub.bases or sub.pip}
+    if platforms:  # a lock without other platforms stays byte-identical to one written before they existed
+        data["platforms"] = platforms
     # JSON (also valid YAML): loads ~50x faster than YAML at thousands of pip sets, and with one
     # line per .deb, per manifest entry, per requirement and per pip pin a lock refresh is a readable diff.
     return to_json(data, pretty_depth=4)

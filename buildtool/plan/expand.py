@@ -100,9 +100,12 @@ def facts_parts(config: Config, lock: Lock) -> dict[tuple[str, ...], dict[str, A
     return parts
 
 
-def expand(config: Config, lock: Lock) -> Expansion:
+def expand(config: Config, lock: Lock, check_rule_facts: bool = True) -> Expansion:
+    """`check_rule_facts=False`: a platform's view (plan/platforms.py), whose fewer bases may lack a fact a rule
+    names (os.cuda of the NVIDIA base); the whole matrix was checked, and a missing fact reads as ''."""
     parts = facts_parts(config, lock)
-    _check_rule_facts(config, {name for part in parts.values() for name in part})
+    if check_rule_facts:
+        _check_rule_facts(config, {name for part in parts.values() for name in part})
     kept: dict[Combo, dict[str, Any]] = {}
     dropped: list[Dropped] = []
     for values in itertools.product(*(config.axes[a] for a in AXES)):

@@ -13,6 +13,7 @@ from ..config.model import Config
 from ..edges.registry import split_ref
 from ..errors import Location, UserError
 from ..render.generate import Generated
+from .index import PlatformImage
 from .release import next_release_number, record_tags, release_pattern, release_tag, safe_name
 
 # The plan -------------------------------------------------------------------------------------------------
@@ -32,6 +33,7 @@ class ImagePlan:
     components: dict[str, str] = field(default_factory=dict)
     verified: str = ""  # "run <id>" or why not
     python_bin: str = ""
+    platforms: list[PlatformImage] = field(default_factory=list)  # >= 2: published as an OCI index (publish/index.py)
     release_parts: tuple[str, str] = ("", "")  # the image's release tag is parts[0] + <release> + parts[1]
 
     def release_tag(self, release: str) -> str:
@@ -64,6 +66,7 @@ class PublishedImage:
     layers_pushed: int = 0
     layers_existing: int = 0
     seconds: float = 0.0
+    platforms: dict[str, str] = field(default_factory=dict)  # a multi-platform image: platform -> its manifest digest
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Options:
     verify: bool = False
     jobs: int = 2
     date: str | None = None  # YYYYMMDD (UTC today when None)
+    platforms: tuple[str, ...] | None = None  # the platforms to publish (None: every platform an image is made for)
     lock: Path | None = None  # images.lock (None: beside the config); the SBOM and provenance read it
     attest: bool = True  # attach each image's SBOM and provenance to its digest (buildtool/publish/attest.py)
 

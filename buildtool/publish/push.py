@@ -38,6 +38,8 @@ from ..engine.client import docker_client
 from ..engine.registry_transfer import PushResult, engine_login, push_image
 from ..errors import OperationError, UserError
 from ..render.generate import Generated
+from .index import platform_images, record_platforms
+from .multi import index_moving, inspect_platforms, platform_problems, push_platforms
 from .plan import (
     ImagePlan,
     Options,
@@ -173,21 +175,24 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
     if not (len(date) == 8 and date.isdigit()):
         raise UserError("the release date must be YYYYMMDD", key="--date", expected="e.g. 20261123", found=date)
     plans = image_plans(config, g, chosen)
+    for p in plans:
+        images = platform_images(g, p.image, (p.node, p.local_tag, p.content_hash), opts.platforms)
+        p.platforms = images if len(images) > 1 else []
     settings = Registry.from_site(site, env=env)
     creds = settings.creds
     started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     reporter = Reporter(opts.output_format, out, None if opts.dry_run else opts.logs / f"publish-{started}.log", creds)
 
     client = client or docker_client()
-    missing = inspect_images(client, plans)
+    missing = inspect_images(client, plans) + inspect_platforms(client, plans)
     if missing:
         raise OperationError(f"{len(missing)} selected images are not built: {', '.join(missing)}; run `buildtool build` first")
 
     records = verify_records(opts.reports)
-    problems = verification_problems(plans, records)
+    problems = verification_problems(plans, records) + platform_problems(plans, records)
     if problems and opts.verify and not opts.dry_run:
         _run_verify(config, g, [p for p in plans if p.verified.startswith(("never", "failed"))], opts, reporter)
-        problems = verification_problems(plans, verify_records(opts.reports))
+        problems = verification_problems(plans, verify_records(opts.reports)) + platform_problems(plans, verify_records(opts.reports))
     if problems and not opts.dry_run:
         raise OperationError(f"{len(problems)} selected images have no passing verify record for their content hash: "
                              f"{'; '.join(problems)}. Run `buildtool verify` on them (or publish --verify)")
@@ -210,7 +215,7 @@ def publish(config: Config, g: Generated, chosen: list, opts: Options, *, env: d
         note = f"registry not consulted ({exc}); N from the release record only"
     release, why = choose_release(config.tags.release, date, plans, record, registry_tags, pending)
     for p in plans:
-        p.immutable = [p.release_tag(release), *p.immutable]
+        p.immutable = [p.release_tag(release)] if p.platforms else [p.release_tag(release), *p.immutable]  # an index: each platform's own tag is in p.platforms
     plan = PublishPlan(registry, namespace, date, release, why, plans, note)
 
     if opts.dry_run:
@@ -263,6 +268,12 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
     try:
         for i, p in enumerate(plan.images):
             t = time.monotonic()
+            if p.platforms:  # each platform's image, then the index under the release tag
+                published[p.image] = push_platforms(client, rc, p, plan, creds, reporter)
+                reporter.say(f"  [{i + 1}/{len(plan.images)}] {p.repository}@{published[p.image].digest}: index over "
+                             f"{', '.join(x.platform for x in p.platforms)} ({time.monotonic() - t:.1f} s)")
+                local_refs.extend(f"{p.repository}:{x.local_tag.rsplit(':', 1)[-1]}" for x in p.platforms)
+                continue
             results = []
             for tag in p.immutable:
                 local_refs.append(f"{p.repository}:{tag}")
@@ -297,6 +308,9 @@ def _push_all(client: Any, rc: RegistryClient, plan: PublishPlan, files: Release
         for p in plan.images:
             pub = published[p.image]
             for tag in p.moving:
+                if p.platforms:
+                    index_moving(rc, p, pub, tag)
+                    continue
                 local_refs.append(f"{p.repository}:{tag}")
                 try:
                     r = push_image(client, p.image_id, p.repository, tag, registry, creds, on_event=reporter.log)
@@ -342,6 +356,8 @@ def _release_entry(plan: PublishPlan, published: dict[str, PublishedImage], revi
                            "references": [f"{p.repository}:{t}" for t in [*p.immutable, *pub.moving]],
                            "node": p.node, "content_hash": p.content_hash, "components": p.components,
                            "packages": {"apt": len(manifests[p.image].apt), "pip": len(manifests[p.image].pip)}}
+        if p.platforms:
+            images[p.image]["platforms"] = record_platforms(p.platforms)
         if attestations and p.image in attestations:
             images[p.image]["attestations"] = attestations[p.image]
     return {"release": plan.release, "date": plan.date, "revision": revision, "images": dict(sorted(images.items()))}

@@ -119,7 +119,8 @@ def _flavor_section(fl: Flavor) -> list[str]:
     from ..config.images_spec import COMPONENT_COMMON
 
     out = [f"### `{fl.name}`", "", _doc(fl), "",
-           f"Axis `{fl.axis}`; partial `templates/{fl.partial}`; class `{type(fl).__module__}.{type(fl).__name__}`.", ""]
+           f"Axis `{fl.axis}`; partial `templates/{fl.partial}`; class `{type(fl).__module__}.{type(fl).__name__}`.", "",
+           "Platforms: " + ", ".join(f"`{p}`" for p in fl.platforms) + (f" ({_cell(fl.platforms_reason)})" if fl.platforms_reason else "") + ".", ""]
     out += ["| field | type | required | grammar |", "|---|---|---|---|"]
     for name, spec in {**COMPONENT_COMMON, **fl.fields}.items():
         required = "yes" if name == "flavor" or name in fl.required else "no"

@@ -86,11 +86,14 @@ class PipResolver:
     for the sets that require or pin one of `upgrade_packages`; every other set keeps its pins byte-identical."""
 
     def __init__(self, dag: Dag, lock: Lock, index: str, jobs: int, upgrade: bool = False,
-                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None, config: Config | None = None) -> None:
+                 upgrade_packages: tuple[str, ...] = (), ca_bundle: str | None = None, config: Config | None = None,
+                 machine: str = "x86_64", prefer: dict[str, PipSet] | None = None) -> None:
         self.dag, self.lock, self.index, self.jobs, self.upgrade = dag, lock, index, max(1, jobs), upgrade
         self.config = config  # to name the images.yaml entry a failed set comes from
         self.upgrade_packages = frozenset(str(canonicalize_name(n)) for n in upgrade_packages)
         self.ca_bundle = ca_bundle
+        self.machine = machine
+        self.prefer = prefer or {}  # linux/amd64's sets (same keys): a platform's new set prefers their versions
         self.cache: dict[UvJob, tuple[PipPin, ...] | ResolveError] = {}
         self.failed: set[str] = set()
         self.requests = 0
@@ -99,7 +102,7 @@ class PipResolver:
     def request(self, node: Node) -> PipRequest:
         request = pip_request(self.dag, node, self.lock)
         assert request is not None  # pip_levels holds only nodes with requirements
-        return request
+        return request if self.machine == request.machine else replace(request, machine=self.machine)
 
     def set_id(self, node: Node) -> str:
         found = node_pip_set_id(self.dag, node)
@@ -126,7 +129,7 @@ class PipResolver:
                     print(f"error: the pip set of {node.id} not resolved: the set of {above} above it did not resolve", file=sys.stderr)
             requests = {n.id: self.request(n) for n in todo}
             found = {n.id: self.lock.pip.get(self.set_id(n)) or (self.earlier(n) or (None, None))[1] for n in todo}
-            planned = {n.id: plan_job(found[n.id], requests[n.id], self.upgrade, self.upgrade_packages) for n in todo}
+            planned = {n.id: self._preferring(n, plan_job(found[n.id], requests[n.id], self.upgrade, self.upgrade_packages)) for n in todo}
             for node in todo:
                 if planned[node.id] is None:  # kept byte-identical (under its content id: a lock keyed by node ids is re-keyed)
                     self.lock.pip.setdefault(self.set_id(node), found[node.id])  # type: ignore[arg-type]
@@ -155,6 +158,13 @@ class PipResolver:
                 out.setdefault(*earlier)
         return out
 
+    def _preferring(self, node: Node, job: UvJob | None) -> UvJob | None:
+        """A fresh set of another platform prefers linux/amd64's versions of it (one image, the same versions)."""
+        other = self.prefer.get(self.set_id(node))
+        if job is None or job.preferences or other is None or self.upgrade:
+            return job
+        return replace(job, preferences=tuple(f"{p.name}=={p.version}" for p in other.pins))
+
     def _attempt(self, job: UvJob) -> tuple[PipPin, ...] | ResolveError:
         try:
             return run_uv(job, self.index, self.ca_bundle)
@@ -178,12 +188,14 @@ class PipResolver:
         self.resolved.append(self.set_id(node))
 
 
-def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()) -> tuple[bool, int]:
+def resolve_pip(config: Config, lock: Lock, jobs: int, upgrade: bool = False, upgrade_packages: tuple[str, ...] = (),
+                machine: str = "x86_64", prefer: dict[str, PipSet] | None = None, variants: tuple | None = None) -> tuple[bool, int]:
     """Resolve the pip sets that are missing or whose request changed (every set with `upgrade`; with
     `upgrade_packages`, also those that contain one of them)."""
-    dag = build_dag(config, expand(config, lock).variants)
+    dag = build_dag(config, expand(config, lock).variants if variants is None else variants)
     check_cuda_pins(config, dag, None)  # a configured library off the image's CUDA line is an images.yaml error: before any uv run
-    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, config)
+    resolver = PipResolver(dag, lock, config.site.pypi_index or PYPI, jobs, upgrade, upgrade_packages, config.site.ca_bundle, config=config,
+                           machine=machine, prefer=prefer)
     contained = {p.name for s in lock.pip.values() for p in s.pins} | {requirement_name(r) for s in lock.pip.values() for r in s.requires}
     for name in sorted(resolver.upgrade_packages - contained):
         print(f"warning: --upgrade-package {name}: no pip set requires or pins it", file=sys.stderr)
@@ -212,7 +224,8 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
 
     started = time.monotonic()
     old = load_lock(lock_path, upgrading=True)
-    lock = Lock(path=str(lock_path), bases={k: v for k, v in old.bases.items() if k in config.bases}, pip=dict(old.pip))
+    lock = Lock(path=str(lock_path), bases={k: v for k, v in old.bases.items() if k in config.bases}, pip=dict(old.pip),
+                platforms=dict(old.platforms))
     unknown = [b for b in bases if b not in config.bases]
     if unknown:
         print(f"error: unknown base {', '.join(unknown)} (known: {', '.join(sorted(config.bases))})", file=sys.stderr)
@@ -240,4 +253,12 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
     write_file_atomically(lock_path, dump_lock(lock))
     print(f"wrote {lock_path}: {len(lock.bases)} bases, {sum(len(b.packages) for b in lock.bases.values())} .debs, "
           f"{len(lock.pip)} pip sets ({sets} pip resolutions) in {time.monotonic() - started:.0f} s")
-    return True
+    if bases:  # re-locking named bases (a refresh) is linux/amd64's; another platform's: `buildtool lock --platform P --base KEY`
+        return True
+    from ..plan.platforms import extra_platforms
+    from .platform import resolve_platform_lock
+
+    ok = True
+    for platform in extra_platforms(config):  # a whole lock covers every platform the matrix makes
+        ok = resolve_platform_lock(config, lock_path, platform, only, jobs, (), upgrade, upgrade_packages) and ok
+    return ok

@@ -32,9 +32,23 @@ UV_KEEP = frozenset({"UV_CACHE_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_HTT
 # then serves every base, and at build time the installer's hash filter picks exactly that wheel.
 GLIBC_MAX_MINOR = 31
 UV_PLATFORM = f"x86_64-manylinux_2_{GLIBC_MAX_MINOR}"  # uv accepts manylinux_2_31 down to manylinux1 for it
-# The same platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags()).
-PLATFORMS = tuple(f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MAX_MINOR, 4, -1)) + (
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
+# Each platform's wheel machine: a pip set is resolved per platform (the lock keeps one wheel's sha256 per pin,
+# and a platform may need other dependencies), the other platforms preferring linux/amd64's versions.
+MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+
+
+def uv_platform(machine: str) -> str:
+    return f"{machine}-manylinux_2_{GLIBC_MAX_MINOR}"
+
+
+def wheel_platforms(machine: str) -> tuple[str, ...]:
+    """The platforms as wheel tags, best first: which of uv's acceptable wheels installs (supported_tags())."""
+    legacy = ("manylinux2014", "manylinux2010", "manylinux1") if machine == "x86_64" else ("manylinux2014",)
+    return tuple(f"manylinux_2_{m}_{machine}" for m in range(GLIBC_MAX_MINOR, 4, -1)) + tuple(f"{t}_{machine}" for t in legacy) + (
+        f"linux_{machine}",)
+
+
+PLATFORMS = wheel_platforms("x86_64")
 
 
 class ResolveError(Exception):
@@ -58,16 +72,17 @@ def new_pins(pins: tuple[PipPin, ...], constraints: tuple[str, ...]) -> tuple[Pi
 
 
 @functools.cache
-def supported_tags(line: str) -> dict[Tag, int]:
+def supported_tags(line: str, machine: str = "x86_64") -> dict[Tag, int]:
     """Wheel tags a CPython of `line` on glibc 2.31 x86_64 accepts, best first (the order pip ranks them in)."""
     version = tuple(int(x) for x in line.split("."))
-    tags = list(cpython_tags(version, platforms=PLATFORMS)) + list(compatible_tags(version, f"cp{version[0]}{version[1]}", PLATFORMS))
+    platforms = wheel_platforms(machine)
+    tags = list(cpython_tags(version, platforms=platforms)) + list(compatible_tags(version, f"cp{version[0]}{version[1]}", platforms))
     return {tag: rank for rank, tag in reversed(list(enumerate(tags)))}
 
 
-def best_wheel(name: str, wheels: list[dict[str, Any]], line: str) -> dict[str, Any]:
+def best_wheel(name: str, wheels: list[dict[str, Any]], line: str, machine: str = "x86_64") -> dict[str, Any]:
     """The wheel pip (or uv) installs for cp<line> on manylinux_2_31 x86_64: its best-ranked tag wins."""
-    ranks = supported_tags(line)
+    ranks = supported_tags(line, machine)
     best: tuple[int, dict[str, Any]] | None = None
     for wheel in wheels:
         filename = str(wheel.get("name") or unquote(str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]))
@@ -79,11 +94,11 @@ def best_wheel(name: str, wheels: list[dict[str, Any]], line: str) -> dict[str, 
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, wheel)
     if best is None:
-        raise ResolveError(f"uv locked {name} but none of its wheels runs on CPython {line}, manylinux_2_{GLIBC_MAX_MINOR} x86_64")
+        raise ResolveError(f"uv locked {name} but none of its wheels runs on CPython {line}, manylinux_2_{GLIBC_MAX_MINOR} {machine}")
     return best[1]
 
 
-def pins_from_pylock(text: str, line: str) -> tuple[PipPin, ...]:
+def pins_from_pylock(text: str, line: str, machine: str = "x86_64") -> tuple[PipPin, ...]:
     """name (canonical), version and the sha256 of the one wheel that installs, from uv's pylock.toml."""
     try:
         data = tomllib.loads(text)
@@ -95,7 +110,7 @@ def pins_from_pylock(text: str, line: str) -> tuple[PipPin, ...]:
         wheels = package.get("wheels") or []
         if not wheels:
             raise ResolveError(f"uv locked {name} {package.get('version', '')} without a wheel (only binary wheels are allowed)")
-        sha = best_wheel(name, wheels, line).get("hashes", {}).get("sha256")
+        sha = best_wheel(name, wheels, line, machine).get("hashes", {}).get("sha256")
         if not sha:
             raise ResolveError(f"uv's lock gives no sha256 for the {name} wheel")
         pins.append(PipPin(name, str(package["version"]), sha))
@@ -115,7 +130,7 @@ def uv_command(uv: str, job: UvJob, work: Path) -> list[str]:
     """`uv pip compile` of one set. No index URL in argv (it may hold credentials): see uv_environment()."""
     cmd = [uv, "pip", "compile", "--no-config", "--no-progress", "--color", "never", "--no-python-downloads",
            "--format", "pylock.toml", "-o", str(work / "pylock.toml"), "--generate-hashes", "--no-header", "--no-annotate",
-           "--python", sys.executable, "--python-version", job.request.python, "--python-platform", UV_PLATFORM,
+           "--python", sys.executable, "--python-version", job.request.python, "--python-platform", uv_platform(job.request.machine),
            "--only-binary", ":all:", "-c", str(work / "constraints.txt")]
     for name in job.upgrade_packages:
         cmd += ["--upgrade-package", name]
@@ -208,5 +223,5 @@ def run_uv(job: UvJob, index: str, ca_bundle: str | None = None) -> tuple[PipPin
             raise ResolveError(f"uv took longer than {UV_TIMEOUT_S} s") from None
         if done.returncode != 0:
             raise ResolveError(redact(uv_reason(done.stderr + done.stdout), index) or f"uv exited {done.returncode}")
-        pins = pins_from_pylock((work / "pylock.toml").read_text(encoding="utf-8"), request.python)
+        pins = pins_from_pylock((work / "pylock.toml").read_text(encoding="utf-8"), request.python, request.machine)
     return new_pins(pins, request.constraints)

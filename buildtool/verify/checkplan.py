@@ -63,6 +63,7 @@ def checks_for(config: Config, dag: Dag, rendered: dict[str, RenderedNode], node
         if node.extras and node.id in rendered:
             out.append(extras_check(config, node, rendered[node.id]))
     leaf = dag.nodes[node_id]
+    out.append(PlannedCheck("os", "architecture", node_id, {"arch": leaf.base.arch}))  # the platform it was built for
     out.append(PlannedCheck("labels", "labels-match", node_id, {"labels": expected_labels(config, dag, rendered, node_id)}))
     out.append(PlannedCheck("hygiene", "no-caches", node_id, {"python_prefix": leaf.facts.get("python.prefix", "")}))
     out.append(PlannedCheck("hygiene", "no-build-secrets", node_id, {}))

@@ -272,6 +272,66 @@ def test_password_never_written(world):
             assert SECRET not in path.read_text(errors="replace"), path
 
 
+def test_a_multi_platform_image_pushes_each_platform_then_one_index_under_release_and_moving_tags(world, monkeypatch):
+    """alpha is made for linux/arm64 too: both images under their own content-hash tags, one OCI index under the
+    release tag (before any moving tag), the same index under `latest`; the record keeps both digests."""
+    import buildtool.publish.multi as multi
+    from buildtool.publish.index import Descriptor, digest_of, parse_index
+
+    arm_tag, arm_hash = "buildtool/node.alpha:h-" + "a" * 20, "a" * 64
+    world.g.platforms = {"linux/arm64": SimpleNamespace(dag=SimpleNamespace(variant_node={"alpha": "node.alpha"}),
+                                                        rendered={"node.alpha": SimpleNamespace(tag=arm_tag, hash=arm_hash)})}
+    images = {**world.images, arm_tag: ("sha256:9999arm64ab", {"io.buildtool.os": "debian12"})}
+    _write_summary(world.opts.reports, "20261123-020000-bbbb", [("alpha", arm_tag, True)])
+    events: list[str] = []
+    puts: dict[str, bytes] = {}
+    monkeypatch.setattr(multi, "descriptor", lambda rc, path, platform, digest: Descriptor(platform, "application/vnd.docker.distribution.manifest.v2+json", digest, 500))
+
+    def put(rc, path, reference, body):
+        events.append(f"index {path}:{reference}")
+        puts[reference] = body
+        return digest_of(body)
+
+    monkeypatch.setattr(multi, "put_index", put)
+    client = FakeClient(images)
+    original = client.api.push
+
+    def push(repo, tag, **kw):
+        events.append(f"push {repo}:{tag}")
+        return original(repo, tag, **kw)
+
+    client.api.push = push
+    rc, out = _run(world, client)
+    assert rc == 0, out
+    alpha = "reg.example:5000/ns/alpha"
+    assert events[:3] == [f"push {alpha}:h-" + "1" * 20, f"push {alpha}:h-" + "a" * 20, "index ns/alpha:20261123.v1"]
+    assert events.index("index ns/alpha:latest") > events.index("push reg.example:5000/ns/beta:h-" + "2" * 20)  # moving tags last
+    assert puts["latest"] == puts["20261123.v1"]
+    entry = _record(world)["releases"][0]["images"]["alpha"]
+    assert entry["digest"] == digest_of(puts["20261123.v1"]) and entry["tags"] == ["20261123.v1"] and entry["moving"] == ["latest"]
+    assert set(entry["platforms"]) == {"linux/amd64", "linux/arm64"}
+    assert parse_index(puts["latest"]) == {p: v["digest"] for p, v in entry["platforms"].items()}
+    assert entry["platforms"]["linux/arm64"] == {"digest": entry["platforms"]["linux/arm64"]["digest"], "node": "node.alpha",
+                                                 "content_hash": arm_hash, "tag": "h-" + "a" * 20}
+    beta = _record(world)["releases"][0]["images"]["beta"]
+    assert "platforms" not in beta and beta["tags"] == ["20261123.v1", "h-" + "2" * 20]  # a single-platform image as before
+
+
+def test_a_multi_platform_image_without_a_verified_arm64_build_is_not_published(world):
+    arm_tag = "buildtool/node.alpha:h-" + "a" * 20
+    world.g.platforms = {"linux/arm64": SimpleNamespace(dag=SimpleNamespace(variant_node={"alpha": "node.alpha"}),
+                                                        rendered={"node.alpha": SimpleNamespace(tag=arm_tag, hash="a" * 64)})}
+    with pytest.raises(OperationError) as err:
+        _run(world, FakeClient(world.images))
+    assert "linux/arm64" in str(err.value) and "buildtool build --platform linux/arm64" in str(err.value)
+    images = {**world.images, arm_tag: ("sha256:9999arm64ab", {})}
+    with pytest.raises(OperationError) as err:
+        _run(world, FakeClient(images))
+    assert "buildtool verify --platform linux/arm64" in str(err.value)
+    rc, _ = _run(world, FakeClient(images), opts=Options(**{**world.opts.__dict__, "platforms": ("linux/amd64",)}))
+    assert rc == 0 and "platforms" not in _record(world)["releases"][0]["images"]["alpha"]
+
+
 def test_attestations_after_every_immutable_tag_before_any_moving_tag_and_in_the_release_file(world):
     client = FakeClient(world.images)
     seen: list[tuple[str, str, int]] = []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ...lock.format import load_lock
-from ..common import Inputs, add_format, add_inputs, add_selection, selected
+from ...config.model import DEFAULT_PLATFORM
+from ...lock.format import load_lock, platform_lock
+from ..common import EXIT_FAILED, Inputs, add_format, add_inputs, add_selection, selected
 from .lock import refresh_bases
 
 NAME = "bases"
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = Inputs.from_args(args)
     config, _, chosen = selected(args)
-    lock = load_lock(inputs.lock)
+    platform = getattr(args, "platform", DEFAULT_PLATFORM)
+    lock = platform_lock(load_lock(inputs.lock), platform)
     keys = sorted({v.get("os") for v in chosen})
     results: list = []
     rc = run_bases(config, [config.bases[k] for k in keys], force=args.force, output_format=args.format, accept_drift=args.refresh_stale,
@@ -35,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     drifted = {r.base: r.image_id for r in results if r.ok and r.drift}
     if rc != 0 or not drifted:
         return rc
+    if platform != DEFAULT_PLATFORM:  # another platform's pins are re-locked by a deliberate lock of that platform
+        print(f"error: {', '.join(sorted(drifted))} for {platform}: the archive moved since the lock; run "
+              f"`buildtool lock --platform {platform} --only apt` and `buildtool generate`", file=sys.stderr)
+        return EXIT_FAILED
     # The archive moved since the lock: these bases were bootstrapped with other packages. Re-lock just them.
     why = "; ".join(f"base {r.base} bootstrapped with {len(r.drift)} other packages ({', '.join(r.drift[:3])})" for r in results if r.drift)
     return refresh_bases(inputs, config, sorted(drifted), why, images=drifted)

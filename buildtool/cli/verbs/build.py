@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...config.model import DEFAULT_PLATFORM
 from ...plan.ci_plan import restrict_to_nodes, selected_nodes
 from ..arg_types import positive_int
-from ..common import Inputs, add_format, add_inputs, add_selection, selected
+from ..common import Inputs, add_format, add_inputs, add_selection, platform_out, selected
 
 if TYPE_CHECKING:
     from ...engine.build import BuildOptions
@@ -42,8 +43,10 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     from ...engine.build import BuildOptions
 
     inputs = Inputs.from_args(args)
-    return BuildOptions(out=args.out or inputs.root / "generated", lock=inputs.lock, logs=args.logs, jobs=args.jobs,
-                        force=getattr(args, "force", False), ca_bundle=args.ca_bundle, output_format=getattr(args, "format", "table"))
+    platform = getattr(args, "platform", DEFAULT_PLATFORM)
+    return BuildOptions(out=platform_out(args.out or inputs.root / "generated", platform), lock=inputs.lock, logs=args.logs, jobs=args.jobs,
+                        force=getattr(args, "force", False), ca_bundle=args.ca_bundle, output_format=getattr(args, "format", "table"),
+                        platform=platform)
 
 
 def run(args: argparse.Namespace) -> int:

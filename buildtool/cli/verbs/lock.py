@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...config.model import Config
+from ...config.model import DEFAULT_PLATFORM, Config
 from ...lock.format import load_lock
+from ...plan.platforms import check_platform
 from ..arg_types import positive_int
 from ..common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Inputs, add_inputs, emit_json
 from .generate import OutputPaths, write_outputs
@@ -30,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-stale", action="store_true",
                    help="re-lock only the bases with stale pins or a moved base, announce what moved, regenerate generated/")
     p.add_argument("--format", choices=("table", "json"), default="table", help="--check output")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, metavar="OS/ARCH",
+                   help="resolve only this platform's pins (linux/arm64: its section of images.lock, its bases bootstrapped for arm64); "
+                        "a whole lock without --base resolves every platform")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
         print("error: --upgrade-package moves pip pins; it cannot go with --only apt", file=sys.stderr)
         return EXIT_USAGE
     only = "pip" if args.upgrade_package and args.only is None else args.only  # moving one pip package never re-locks the bases
+    if args.platform != DEFAULT_PLATFORM:
+        from ...resolve.platform import resolve_platform_lock
+
+        return EXIT_OK if resolve_platform_lock(config, inputs.lock, check_platform(args.platform), only, args.jobs, tuple(args.base),
+                                                args.upgrade, tuple(args.upgrade_package)) else EXIT_FAILED
     return EXIT_OK if resolve_lock(config, inputs.lock, only=only, jobs=args.jobs, bases=tuple(args.base), upgrade=args.upgrade,
                                    upgrade_packages=tuple(args.upgrade_package)) else EXIT_FAILED
 

@@ -24,13 +24,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for the publish log (default: logs)")
     p.add_argument("--state", type=Path, default=Path(".state"), help="folder for the unfinished-release marker (default: .state)")
     p.add_argument("--date", default=None, help="release date YYYYMMDD (default: today, UTC)")
+    p.add_argument("--platforms", default="all", metavar="all|OS/ARCH[,OS/ARCH]",
+                   help="platforms to publish: all (default: every platform an image is made for; two or more make an OCI index) "
+                        "or a list such as linux/amd64")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...publish.multi import parse_platforms
     from ...publish.plan import Options
     from ...publish.push import publish
 
+    platforms = parse_platforms(args.platforms)
     config, g, chosen = selected(args)
     return publish(config, g, list(chosen), Options(dry_run=args.dry_run, output_format=args.format, releases=args.releases,
                                                      reports=args.reports, state=args.state, logs=args.logs, verify=args.verify,
-                                                     jobs=args.jobs, date=args.date, lock=args.lock))
+                                                     jobs=args.jobs, date=args.date, lock=args.lock, platforms=platforms))
