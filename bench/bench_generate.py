@@ -72,7 +72,8 @@ from buildtool.plan.apt_layers import apt_names, base_chains  # noqa: E402
 from buildtool.plan.dag import build_dag  # noqa: E402
 from buildtool.plan.expand import expand  # noqa: E402
 from buildtool.render.generate import assemble, generate  # noqa: E402
-from buildtool.render.render import node_pip_set_id, pip_request, render_dag  # noqa: E402
+from buildtool.render.pins import node_pip_set_id, pip_request
+from buildtool.render.render import render_dag  # noqa: E402
 
 TARGET_VARIANTS = 10_000
 TARGET_SECONDS = 5.0

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..lock.format import DebPin, Lock, PipPin
 from ..render.extras import node_debs
-from ..render.render import node_pip_set_id
+from ..render.pins import node_pip_set_id
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from types import ModuleType
 
 from . import conda, cuda, declared, extras, fuse, gpu, hygiene, labels, mpi, onnxruntime, python, system
 from . import os as os_release
-from .base import CheckFailed, CheckImpl, Image, NotRun, Probe, Result
+from .base import CheckFailed, CheckImpl, Image, NotRun, Probe, Result, UnknownCheck
 
 FAMILIES: dict[str, ModuleType] = {
     "os": os_release,
@@ -31,10 +31,6 @@ FAMILIES: dict[str, ModuleType] = {
 }
 # Report column order.
 FAMILY_ORDER = tuple(FAMILIES)
-
-
-class UnknownCheck(KeyError):
-    pass
 
 
 def lookup(family: str, name: str) -> CheckImpl:

@@ -171,3 +171,7 @@ def parse_pip_list(result: Result | None) -> dict[str, str]:
 
 def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text))
+
+
+class UnknownCheck(KeyError):
+    """A check name no family knows."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from .base import DPKG, CheckImpl, Image, Probe, expect
+from .base import DPKG, CheckImpl, Image, Probe, UnknownCheck, expect
 
 
 def _sources_probe(params: dict) -> Probe:
@@ -47,8 +47,6 @@ EXTRA_PACKAGES = CheckImpl(_probes, _evaluate, "images.yaml extras: locked versi
 
 def impl(name: str) -> CheckImpl:
     """extra-packages-<stage>: one per layer that installs extras (a child image runs its parents')."""
-    from . import UnknownCheck
-
     if name == "extra-packages" or name.startswith("extra-packages-"):
         return EXTRA_PACKAGES
     raise UnknownCheck(f"no check extras/{name} (known: extras/extra-packages-<stage>)")

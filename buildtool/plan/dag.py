@@ -10,8 +10,8 @@ from typing import Any
 
 from ..config.model import LAYER_AXES, Base, Component, Config, Variant
 from ..errors import UserError
+from .extras import SYSTEM_STAGE, place_extras
 
-SYSTEM_STAGE = "system"
 STAGES = ("base", SYSTEM_STAGE) + LAYER_AXES
 # A node's local tag is buildtool/<id>:h-<hash>; pushed, <registry>/<namespace>/<id>: within OCI's 255.
 REPO_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
@@ -142,9 +142,9 @@ def build_dag(config: Config, variants: tuple[Variant, ...]) -> Dag:
             raise UserError(f"node id {node_id!r} is not a valid image repository name", where=config.doc.where(path), key=".".join(path),
                             expected=f"ids of at most {MAX_NODE_ID} characters, lowercase letters and digits joined by single '.', '_' or '-' "
                                      "(OCI repository grammar: keys made of these)", found=node_id)
-    from .extras import attach_extras
-
-    attach_extras(config, nodes, variants, variant_node)
+    chains = {v.name: [n.id for n in _chain(nodes, variant_node[v.name])] for v in variants}
+    for nid, found in place_extras(config, variants, chains, {nid: n.stage for nid, n in nodes.items()}).items():
+        nodes[nid].extras = found
     ordered = dict(sorted(nodes.items(), key=lambda kv: (kv[1].depth, kv[0])))
     for node in ordered.values():
         node.children.sort()
@@ -159,3 +159,12 @@ def _collision(config: Config, node_id: str, known: Node, axis: str, component: 
     return UserError(f"two layer chains would get the same node id {node_id!r}", where=config.doc.where(path), key=".".join(path),
                      expected="keys that give every chain its own node id (component keys without '.', base keys without a 'sys' part)",
                      found=f"{first} and {axis} {component.key if component is not None else ''}".strip())
+
+
+def _chain(nodes: dict[str, Node], leaf: str) -> list[Node]:
+    """The nodes from the base up to `leaf`."""
+    out, current = [], leaf
+    while current is not None:
+        out.append(nodes[current])
+        current = nodes[current].parent
+    return out[::-1]

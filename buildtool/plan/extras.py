@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..config.model import AXES, LAYER_AXES, Config, Extra, Variant
 from ..errors import Location, UserError
-from .dag import SYSTEM_STAGE, Node
 
+SYSTEM_STAGE = "system"  # the system layer's stage (plan/dag.py's too)
 _STAGE_ORDER = (SYSTEM_STAGE, *LAYER_AXES)
 
 
@@ -20,19 +20,14 @@ def _target_stage(extra: Extra) -> str:
     return max(named, key=LAYER_AXES.index) if named else SYSTEM_STAGE
 
 
-def attach_extras(config: Config, nodes: dict[str, Node], variants: tuple[Variant, ...], variant_node: dict[str, str]) -> None:
-    """Sets Node.extras (in images.yaml order) on the layers that install them; raises UserError for a shared layer."""
+def place_extras(config: Config, variants: tuple[Variant, ...], chains: dict[str, list[str]], stages: dict[str, str]) -> dict[str, tuple[Extra, ...]]:
+    """node id -> the extras entries (in images.yaml order) its layer installs; raises UserError for a shared layer.
+    `chains`: each image's node ids, base first; `stages`: each node's stage."""
     if not config.extras:
-        return
-    chains: dict[str, list[str]] = {}
+        return {}
     through: dict[str, list[Variant]] = {}
     for v in variants:
-        chain, current = [], variant_node[v.name]
-        while current is not None:
-            chain.append(current)
-            current = nodes[current].parent
-        chains[v.name] = chain[::-1]
-        for nid in chain:
+        for nid in chains[v.name]:
             through.setdefault(nid, []).append(v)
     placed: dict[str, list[Extra]] = {}
     for extra in config.extras:
@@ -44,7 +39,7 @@ def attach_extras(config: Config, nodes: dict[str, Node], variants: tuple[Varian
         for v in variants:
             if not extra.on.matches(dict(v.combo)):
                 continue
-            layers = [nid for nid in chains[v.name] if nodes[nid].stage != "base" and _STAGE_ORDER.index(nodes[nid].stage) <= limit]
+            layers = [nid for nid in chains[v.name] if stages[nid] != "base" and _STAGE_ORDER.index(stages[nid]) <= limit]
             nid = layers[-1]
             if extra in placed.get(nid, []):
                 continue
@@ -56,5 +51,4 @@ def attach_extras(config: Config, nodes: dict[str, Node], variants: tuple[Varian
                                 expected="a selector that takes every image built on that layer, or names a deeper axis whose component is a layer",
                                 found=combo)
             placed.setdefault(nid, []).append(extra)
-    for nid, found in placed.items():
-        nodes[nid].extras = tuple(found)
+    return {nid: tuple(found) for nid, found in placed.items()}

@@ -14,9 +14,11 @@ from ..edges.registry import Credentials, RegistryClient, RegistryError
 from ..engine.registry_transfer import push_image
 from ..errors import Location, UserError
 from .index import descriptor, index_body, put_index
+from .plan import PublishedImage
 
 if TYPE_CHECKING:
-    from .push import ImagePlan, PublishedImage, PublishPlan, Reporter
+    from .plan import ImagePlan, PublishPlan
+    from .reporter import Reporter
 
 
 def parse_platforms(text: str) -> tuple[str, ...] | None:
@@ -65,8 +67,6 @@ def platform_problems(plans: list[ImagePlan], records: dict[str, dict[str, Any]]
 def push_platforms(client: Any, rc: RegistryClient, p: ImagePlan, plan: PublishPlan, creds: Credentials | None,
                    reporter: Reporter) -> PublishedImage:
     """Each platform's image under its content-hash tag, then the index under the release tag (p.immutable)."""
-    from .push import PublishedImage
-
     t = time.monotonic()
     pushed_layers, all_layers = set(), set()
     for x in p.platforms:

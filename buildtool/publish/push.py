@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from ..config.model import Config
 from ..edges.git import git_revision
-from ..edges.registry import Credentials, Registry, RegistryClient, RegistryError, mask
+from ..edges.registry import Credentials, Registry, RegistryClient, RegistryError
 from ..engine.client import docker_client
 from ..engine.registry_transfer import PushResult, engine_login, push_image
 from ..errors import OperationError, UserError
@@ -68,6 +68,7 @@ from .release import (
     write_json,
     write_text,
 )
+from .reporter import Reporter
 
 EXIT_OK, EXIT_FAILED = 0, 1
 REPO = Path(__file__).resolve().parents[2]
@@ -82,36 +83,6 @@ class Hooks:
 
 
 # Output -----------------------------------------------------------------------------------------------------------
-
-
-class Reporter:
-    """Progress lines (stdout for tables, stderr under --format json) and the publish log; all masked."""
-
-    def __init__(self, output_format: str, out: TextIO, log: Path | None, creds: Credentials | None) -> None:
-        self.stream = sys.stderr if output_format == "json" else out
-        self.log_path = log
-        self.creds = creds
-        self._log: TextIO | None = None
-
-    def open_log(self) -> None:
-        if self.log_path is not None and self._log is None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "a", encoding="utf-8")
-
-    def say(self, text: str) -> None:
-        text = mask(text, self.creds)
-        print(text, file=self.stream, flush=True)
-        self.log(text)
-
-    def log(self, text: str) -> None:
-        if self._log is not None:
-            self._log.write(time.strftime("%H:%M:%S ") + mask(text, self.creds) + "\n")
-            self._log.flush()
-
-    def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 # The engine side -----------------------------------------------------------------------------------------------

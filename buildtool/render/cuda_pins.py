@@ -18,7 +18,7 @@ from ..config.model import Config
 from ..errors import Location, UserError
 from ..lock.format import Lock
 from ..plan.dag import Dag, Node
-from .render import node_pip_set_id
+from .pins import node_pip_set_id
 
 LINES_FILE = Path(__file__).resolve().parent.parent / "components" / "cuda_lines.json"
 _SUFFIX = re.compile(r"-cu\d+$")  # CUDA 11/12 names carry -cu11/-cu12; CUDA 13's have none

@@ -9,6 +9,7 @@ from ..config.model import Config
 from ..errors import Location, UserError
 from ..lock.format import DebPin
 from ..plan.dag import Node
+from .pins import debs_lock_text
 
 EXTRA_DEBS = "extra-debs.lock"
 _ARMOR_LINE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=: -\r")
@@ -28,8 +29,6 @@ def node_debs(lock: Any, dag: Any, node: Node) -> tuple[DebPin, ...]:
 
 def render_extras(env: Any, config: Config, node: Node, debs: tuple[DebPin, ...], files: dict[str, str], roots: str) -> str:
     """Adds the context files (key, .sources, pin, extra-debs.lock) to `files`; returns the Dockerfile step."""
-    from .render import debs_lock_text
-
     repos = []
     for key in sorted({r for extra in node.extras for r in extra.repositories}):
         repo = config.apt_repositories[key]

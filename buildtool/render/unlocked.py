@@ -12,6 +12,7 @@ from ..errors import Location, NotLocked
 from ..lock.format import Lock, install_key
 from ..plan.apt_layers import apt_chain, node_apt_names, node_extra_names
 from ..plan.dag import Dag, Node
+from .pins import node_pip_set_id, pip_requires, python_line
 
 HINT = "run `buildtool lock` (apt: network and the engine; `--only pip` needs just the network) and commit images.lock"
 
@@ -46,8 +47,6 @@ def node_unlocked(config: Config, lock: Lock, dag: Dag, node: Node, pip: bool = 
             names = node_apt_names(node) + node_extra_names(node)
             out.append(Unlocked(node.id, "apt", entry, where, f".debs for {' '.join(names)} on base {node.base.key}"))
     if pip:
-        from .render import node_pip_set_id, pip_requires, python_line
-
         set_id = node_pip_set_id(dag, node)
         if set_id is not None and set_id not in lock.pip:  # a set is keyed by what it asks for: a changed request is one not locked yet
             out.append(Unlocked(node.id, "pip", entry, where, f"pins for {', '.join(pip_requires(node))} on Python {python_line(node.facts)}"))

@@ -16,7 +16,7 @@ from buildtool.lock.format import BaseApt, DebPin, Lock, PipPin, PipSet, bind_ba
 from buildtool.plan.apt_layers import apt_names, base_chains
 from buildtool.plan.dag import build_dag
 from buildtool.plan.expand import expand
-from buildtool.render.render import node_pip_set_id, pip_request
+from buildtool.render.pins import node_pip_set_id, pip_request
 
 APT_VERSION = "1.0-1"
 

@@ -31,6 +31,7 @@ from buildtool.lock.format import AptIndex, BaseApt, DebPin, Lock, PipPin, PipSe
 from buildtool.render.generate import generate
 from buildtool.resolve import apt as lock_apt
 from buildtool.resolve import apt_resolve as ar
+from buildtool.resolve import lock_command
 from buildtool.resolve import pip as lr
 from buildtool.resolve import uv as luv
 
@@ -646,7 +647,7 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path) -> None:
     config, calls, resolved = offline
     lock_path = tmp_path / "images.lock"
-    assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only=None, jobs=2)
     lock = load_lock(lock_path)
     generate(config, lock)  # every closure and pip set the render asks for is there, and none is stale
     assert sorted(lock.bases) == sorted(config.bases)
@@ -670,11 +671,11 @@ def test_resolve_lock_offline_is_accepted_by_generate(offline, tmp_path: Path) -
 def test_relocking_one_base_keeps_the_others_byte_identical(offline, tmp_path: Path) -> None:
     config, _, resolved = offline
     lock_path = tmp_path / "images.lock"
-    assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only=None, jobs=2)
     before = load_lock(lock_path)
     key = next(k for k, b in config.bases.items() if b.bootstrap is not None)
     resolved.clear()
-    assert lr.resolve_lock(config, lock_path, only="apt", jobs=1, bases=(key,), refreshed_because="pool files gone: x")
+    assert lock_command.resolve_lock(config, lock_path, only="apt", jobs=1, bases=(key,), refreshed_because="pool files gone: x")
     after = load_lock(lock_path)
     assert [image for image, _ in resolved] == [f"image-of-{key}"]
     assert after.bases[key].refreshed and "automatic refresh (pool files gone: x)" in after.bases[key].refreshed[0]
@@ -685,17 +686,17 @@ def test_relocking_one_base_keeps_the_others_byte_identical(offline, tmp_path: P
 def test_lock_only_pip_is_incremental_and_upgrade_package_moves_just_that_package(offline, tmp_path: Path, capsys) -> None:
     config, calls, _ = offline
     lock_path = tmp_path / "images.lock"
-    assert lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only=None, jobs=2)
     first = lock_path.read_text()
     calls.clear()
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)  # nothing changed: uv is not run, not a byte moves
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2)  # nothing changed: uv is not run, not a byte moves
     assert calls == [] and lock_path.read_text() == first
 
     FAKE_PYPI["numpy"] = "2.0.1"  # a newer numpy appeared; a plain run still moves nothing
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2)
     assert calls == [] and lock_path.read_text() == first
 
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("NumPy",))
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("NumPy",))
     after = lock_path.read_text()
     old_lines, new_lines = first.splitlines(), after.splitlines()
     assert len(old_lines) == len(new_lines)
@@ -710,9 +711,9 @@ def test_lock_only_pip_is_incremental_and_upgrade_package_moves_just_that_packag
 def test_upgrade_package_of_a_package_no_set_has_moves_nothing_and_says_so(offline, tmp_path: Path, capsys) -> None:
     config, calls, _ = offline
     lock_path = tmp_path / "images.lock"
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2)
     first, calls[:] = lock_path.read_text(), []
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("torch",))
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade_packages=("torch",))
     assert calls == [] and lock_path.read_text() == first
     assert "warning: --upgrade-package torch: no pip set requires or pins it" in capsys.readouterr().err
 
@@ -727,11 +728,11 @@ def test_cli_upgrade_package_refuses_only_apt(capsys) -> None:
 def test_lock_upgrade_re_resolves_every_set(offline, tmp_path: Path) -> None:
     config, calls, _ = offline
     lock_path = tmp_path / "images.lock"
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2)
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2)
     first = len(calls)
     calls.clear()
     FAKE_PYPI["numpy"] = "2.0.1"
-    assert lr.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade=True)
+    assert lock_command.resolve_lock(config, lock_path, only="pip", jobs=2, upgrade=True)
     assert len(calls) >= first  # every distinct set again (children see new constraints: maybe more distinct requests)
     assert '"version": "2.0.0"' not in lock_path.read_text()
 
@@ -748,7 +749,7 @@ def test_resolve_lock_keeps_the_sets_that_resolved_when_one_fails(offline, tmp_p
 
     monkeypatch.setattr(lr, "run_uv", failing)
     lock_path = tmp_path / "images.lock"
-    assert not lr.resolve_lock(config, lock_path, only=None, jobs=2)
+    assert not lock_command.resolve_lock(config, lock_path, only=None, jobs=2)
     err = capsys.readouterr().err
     # named at the images.yaml entry that asks for the pin (issue 14), then the set
     ort_line = next(i for i, t in enumerate(Path(config.path).read_text().splitlines(), 1) if t.strip().startswith("ort-cuda:"))
@@ -771,7 +772,7 @@ def test_a_set_below_a_failed_one_is_reported_and_not_resolved(offline, tmp_path
         return real(job, index_url, ca_bundle)
 
     monkeypatch.setattr(lr, "run_uv", failing)
-    assert not lr.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
+    assert not lock_command.resolve_lock(config, tmp_path / "images.lock", only="pip", jobs=2)
     err = capsys.readouterr().err
     assert "components.python.system-python: the pip set of debian12.sys.system-python (Python 3.11) did not resolve: requirement pip==25.3;" in err
     assert "error: the pip set of debian12.sys.system-python.ort-cpu not resolved: the set of debian12.sys.system-python above it did not resolve" in err
@@ -785,7 +786,7 @@ def test_resolve_lock_writes_nothing_when_apt_fails(offline, tmp_path: Path, mon
     monkeypatch.setattr(lock_apt, "resolve_base_apt", unreachable)
     config, _, _ = offline
     lock_path = tmp_path / "images.lock"
-    assert not lr.resolve_lock(config, lock_path, only=None, jobs=1)
+    assert not lock_command.resolve_lock(config, lock_path, only=None, jobs=1)
     assert not lock_path.exists()
     assert "error: apt: apt in a container of image-of-" in capsys.readouterr().err
 

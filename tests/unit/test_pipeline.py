@@ -190,7 +190,7 @@ def test_base_manifest_changes_every_node_of_that_base_only(config, lock):
 def test_each_apt_layer_ships_exactly_its_debs(config, lock):
     """debs.lock beside a Dockerfile lists the layer's .debs: its chain's closure minus its parent's, one line each."""
     from buildtool.plan.apt_layers import apt_chain, node_apt_names
-    from buildtool.render.render import debs_lock_text
+    from buildtool.render.pins import debs_lock_text
 
     g = generate(config, lock)
     checked = 0

@@ -183,3 +183,25 @@ def test_every_verb_module_is_in_the_table():
     on_disk = {p.stem for p in (ROOT / "buildtool" / "cli" / "verbs").glob("*.py") if p.stem != "__init__"}
     assert {v.__name__.rsplit(".", 1)[1] for v in VERBS} == on_disk
     assert len({v.NAME for v in VERBS}) == len(VERBS)
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycle between buildtool's modules (function-level imports count too: a cycle there is a layering knot)."""
+    graph = {_module(p): {n for n in _imports(p) if n.startswith("buildtool.")} for p in (ROOT / "buildtool").rglob("*.py")}
+    modules = set(graph)
+    graph = {m: {n for n in targets if n in modules and n != m} for m, targets in graph.items()}
+    cycles, state = [], {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = "open"
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                cycles.append(path[path.index(n):] + [n])
+            elif n not in state:
+                visit(n, path + [n])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...resolve.pip import resolve_lock
+    from ...resolve.lock_command import resolve_lock
 
     inputs = Inputs.from_args(args)
     config = inputs.load_config()
@@ -76,7 +76,7 @@ def _check(inputs: Inputs, config: Config, bases: tuple[str, ...], refresh: bool
 def refresh_bases(inputs: Inputs, config: Config, keys: list[str], why: str, images: dict[str, str] | None = None) -> int:
     """Re-lock the apt pins of `keys` against today's archive, say loudly what moved, record it in the lock
     (and so in the images' labels), and regenerate generated/ and the README table."""
-    from ...resolve.pip import resolve_lock
+    from ...resolve.lock_command import resolve_lock
 
     print(f"refresh: re-locking the apt pins of {', '.join(keys)} ({why})", file=sys.stderr)
     before = load_lock(inputs.lock)
