@@ -74,8 +74,11 @@ def plain_context(config, lock, g, leaf_node: str, ctx: Path) -> str:
     # the same pockets the lock was resolved from (a plain Dockerfile would list them in sources.list too)
     (ctx / "sources.list").write_text("".join(src.line() + "\n" for src in apt_sources(base, config.site)))
     pins: dict[str, str] = {}
+    from buildtool.render.pins import node_pip_set_id
+
     for node in chain:
-        found = lock.pip.get(node.id)
+        set_id = node_pip_set_id(g.dag, node)
+        found = lock.pip.get(set_id) if set_id else None
         for pin in found.pins if found else ():
             pins[pin.name] = pin.version
     (ctx / "requirements.txt").write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))

@@ -224,7 +224,8 @@ def test_push_failing_midway_moves_no_tag_and_the_rerun_completes(ctx):
         if len(first) == 1:
             assert _script("stop").returncode == 0
 
-    opts = Options(releases=ctx.dirs["releases"], reports=REPO / "reports", state=ctx.dirs["state"], logs=ctx.dirs["logs"], date=DATE)
+    opts = Options(releases=ctx.dirs["releases"], reports=REPO / "reports", state=ctx.dirs["state"], logs=ctx.dirs["logs"], date=DATE,
+                   platforms=("linux/amd64",))  # this file tests the single-platform flow (test_publish_index.py: indexes)
     out = io.StringIO()
     t = time.monotonic()
     try:
@@ -376,7 +377,7 @@ def test_images_sharing_a_repository_land_as_repository_tag_pairs(ctx, docker_ok
 
     local = _ensure_built_and_verified(SHARED)
     dirs = {name: ctx.base / f"shared-{name}" for name in ("releases", "state", "logs")}
-    cmd = [sys.executable, *_publish_entry(), "--group", "all", "--filter", f"name={','.join(SHARED)}", "--date", DATE, "--format", "json",
+    cmd = [sys.executable, *_publish_entry(), "--group", "all", "--filter", f"name={','.join(SHARED)}", "--platforms", "linux/amd64", "--date", DATE, "--format", "json",
            "--releases", str(dirs["releases"]), "--state", str(dirs["state"]), "--logs", str(dirs["logs"]), "--reports", str(REPO / "reports")]
     t = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO, env=ctx.env, capture_output=True, text=True, timeout=1800)
