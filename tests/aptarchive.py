@@ -574,3 +574,30 @@ def private_apt(sources_lines: Sequence[str], keyring: Path | None = None, *, ro
     ``{keyring}`` in a line stands for ``keyring``.
     """
     return PrivateApt(sources_lines, keyring, root=root)
+
+
+def one_base_matrix(key: str, url: str) -> str:
+    """The images.yaml middle both local-archive tests use: the system section, one bootstrapped bookworm base
+    `key` whose mirror and security mirror are `url`, the system-python component, and the matrix axes."""
+    return f"""system: {{user: app, uid: 1000, locale: C.UTF-8, workdir: /home/app}}
+bases:
+  {key}:
+    family: debian
+    version: "12"
+    codename: bookworm
+    image: debian:bookworm-slim@sha256:96e378d7e6531ac9a15ad505478fcc2e69f371b10f5cdf87857c4b8188404716
+    python: "3.11.2"
+    tag: {key}
+    bootstrap: {{tool: debootstrap, suite: bookworm, mirror: "{url}", security_mirror: "{url}", variant: minbase}}
+components:
+  python:
+    system-python: {{flavor: system-python, pip: "25.3", tag: ""}}
+  mpi:
+    none: {{flavor: none, tag: ""}}
+  accelerator:
+    cpu: {{flavor: none, tag: ""}}
+  onnxruntime:
+    none: {{flavor: none, tag: ""}}
+matrix:
+  axes: {{os: [{key}], python: [system-python], mpi: [none], accelerator: [cpu], onnxruntime: [none]}}
+"""

@@ -31,7 +31,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for aptarchive
 
-from aptarchive import AptArchive, ensure_tools  # noqa: E402
+from aptarchive import AptArchive, ensure_tools, one_base_matrix  # noqa: E402
 
 from buildtool.config.loader import load_config  # noqa: E402
 from buildtool.engine import client as engine  # noqa: E402
@@ -47,28 +47,7 @@ CHAIN = f"{SYSTEM} | python3 python3-venv"
 def project_yaml(key: str, url: str) -> str:
     return f"""schema: 1
 project: {{name: bt-archive-test, description: apt lock against a local archive, source: https://example.invalid/t, vendor: test, licenses: MIT}}
-system: {{user: app, uid: 1000, locale: C.UTF-8, workdir: /home/app}}
-bases:
-  {key}:
-    family: debian
-    version: "12"
-    codename: bookworm
-    image: debian:bookworm-slim@sha256:96e378d7e6531ac9a15ad505478fcc2e69f371b10f5cdf87857c4b8188404716
-    python: "3.11.2"
-    tag: {key}
-    bootstrap: {{tool: debootstrap, suite: bookworm, mirror: "{url}", security_mirror: "{url}", variant: minbase}}
-components:
-  python:
-    system-python: {{flavor: system-python, pip: "25.3", tag: ""}}
-  mpi:
-    none: {{flavor: none, tag: ""}}
-  accelerator:
-    cpu: {{flavor: none, tag: ""}}
-  onnxruntime:
-    none: {{flavor: none, tag: ""}}
-matrix:
-  axes: {{os: [{key}], python: [system-python], mpi: [none], accelerator: [cpu], onnxruntime: [none]}}
-  exclude: []
+{one_base_matrix(key, url)}  exclude: []
   include: []
   rules: []
 tags: {{image: "{{python.tag}}-{{os.tag}}", release: "{{date}}.v{{n}}", moving: [latest]}}

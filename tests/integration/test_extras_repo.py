@@ -29,7 +29,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for aptarchive
 
-from aptarchive import AptArchive, GpgSigner, ensure_tools, make_deb  # noqa: E402
+from aptarchive import AptArchive, GpgSigner, ensure_tools, make_deb, one_base_matrix  # noqa: E402
 
 from buildtool.config.loader import load_config  # noqa: E402
 from buildtool.engine import client as engine  # noqa: E402
@@ -44,28 +44,7 @@ CHAIN = "ca-certificates fuse3 libfuse2 libfuse3-3 | python3 python3-venv"
 def project_yaml(key: str, url: str, repo_url: str, key_sha256: str) -> str:
     return f"""schema: 1
 project: {{name: bt-extras-test, description: extras from a third-party repository, source: https://example.invalid/t, vendor: test, licenses: MIT}}
-system: {{user: app, uid: 1000, locale: C.UTF-8, workdir: /home/app}}
-bases:
-  {key}:
-    family: debian
-    version: "12"
-    codename: bookworm
-    image: debian:bookworm-slim@sha256:96e378d7e6531ac9a15ad505478fcc2e69f371b10f5cdf87857c4b8188404716
-    python: "3.11.2"
-    tag: {key}
-    bootstrap: {{tool: debootstrap, suite: bookworm, mirror: "{url}", security_mirror: "{url}", variant: minbase}}
-components:
-  python:
-    system-python: {{flavor: system-python, pip: "25.3", tag: ""}}
-  mpi:
-    none: {{flavor: none, tag: ""}}
-  accelerator:
-    cpu: {{flavor: none, tag: ""}}
-  onnxruntime:
-    none: {{flavor: none, tag: ""}}
-matrix:
-  axes: {{os: [{key}], python: [system-python], mpi: [none], accelerator: [cpu], onnxruntime: [none]}}
-tags: {{image: "hello-{{os.tag}}"}}
+{one_base_matrix(key, url)}tags: {{image: "hello-{{os.tag}}"}}
 default_group: all
 groups:
   all: {{select: [{{}}]}}
