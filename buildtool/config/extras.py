@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import AptRepository, Extra
-from .schema import List, Map, Sha256, Str, Url, fail
+from .schema import DebPackage, List, Map, Sha256, Str, Url, fail
 from .source import SourceDoc
 
 ARCHIVE_KEY = Str(pattern=re.compile(r"[a-z0-9][a-z0-9-]*"), max_len=64,
@@ -35,7 +35,6 @@ SUITE = Str(pattern=re.compile(r"[a-z0-9][a-z0-9.-]*"), max_len=64, what="an apt
 KEY_FILE = Str(pattern=re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*"), max_len=256,
                validator=lambda v: "'..' may not leave the folder of images.yaml" if ".." in v.split("/") else None,
                what="a path relative to images.yaml (letters, digits, '_', '.', '-', '/')")
-PACKAGE = Str(pattern=re.compile(r"[a-z0-9][a-z0-9+.-]+"), max_len=128, what="a Debian package name")
 MAX_KEY_BYTES = 64 * 1024
 ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 
@@ -48,7 +47,7 @@ APT_REPOSITORY = Map(
 
 
 def extra_spec(selector: Any) -> Map:
-    return Map({"on": selector, "apt": List(PACKAGE, min_items=1, unique=True), "repositories": List(ARCHIVE_KEY, unique=True)},
+    return Map({"on": selector, "apt": List(DebPackage(), min_items=1, unique=True), "repositories": List(ARCHIVE_KEY, unique=True)},
                required=("on", "apt"), defaults={"repositories": []}, what="an extras entry (on, apt, repositories)")
 
 
