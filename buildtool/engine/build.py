@@ -35,12 +35,10 @@ from ..errors import OperationError
 from ..lock.apt_sources import fetch_roots
 from ..lock.format import Lock, load_lock, platform_lock
 from ..render.generate import Generated
-from ..render.prefetch import prefetch_plans
 from ..runlog import new_run_folder, tail_lines
 from . import client as engine
 from .interrupts import sigterm_as_interrupt
 from .node_build import NodeJob, Runner, retries_from_env
-from .prefetch import Prefetcher
 from .progress import Console, summary_table
 from .scheduler import BUILT, CACHED, FAILED, INTERRUPTED, OK, Event, Schedule, execute
 
@@ -139,7 +137,6 @@ class BuildOptions:
     ca_bundle: Path | None = None  # extra CA bundle for download steps (else the site overlay's)
     output_format: str = "table"
     platform: str = DEFAULT_PLATFORM  # out/ is then that platform's contexts (generated/platforms/<os>-<arch>/)
-    prefetch: bool = True  # fetch a node's wheels into its uv cache while its parents build (engine/prefetch.py)
 
 
 def run_build(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOptions) -> int:
@@ -225,24 +222,13 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOpt
                          f"{n_jobs} at once; logs in {_display(run_dir)}"
                          + (f"; CA bundle secret: {ca_bundle}" if ca_bundle else ""))
 
-        plans = prefetch_plans(g.dag, g.rendered, to_build) if opts.prefetch and to_build else {}
-        prefetcher = Prefetcher(cli=runner.cli, plans=plans, secrets=secrets, run_dir=run_dir, say=console.line, limit=n_jobs,
-                                platform="" if platform == DEFAULT_PLATFORM else platform)
-
         def on_event(e: Event) -> None:
             console.event(e, _display(jobs_by_node[e.node].log) if e.kind == FAILED and not jobs_by_node[e.node].base_missing else None)
-            prefetcher.on_event(e)
-
-        def on_interrupt() -> None:
-            prefetcher.kill_all()
-            runner.kill_all()
 
         console.start()
         try:
-            prefetcher.available({nid for nid in nodes if nid in present})
-            outcomes, interrupted = execute(schedule, runner, jobs=n_jobs, on_event=on_event, on_interrupt=on_interrupt)
+            outcomes, interrupted = execute(schedule, runner, jobs=n_jobs, on_event=on_event, on_interrupt=runner.kill_all)
         finally:
-            prefetched = prefetcher.finish()
             console.stop()
 
     tags = engine.local_tags(client) if runner.builds else tags
@@ -270,8 +256,6 @@ def _run(config: Config, g: Generated, chosen: Sequence[Variant], opts: BuildOpt
         "jobs": n_jobs,
         "force": force,
         "docker_builds": runner.builds,
-        "prefetch": {r.node: {"ok": r.ok, "seconds": round(r.seconds, 1), "log": _display(r.log), "detail": r.detail}
-                     for r in sorted(prefetched.values(), key=lambda r: r.node)},
         "ca_bundle": str(ca_bundle) if ca_bundle else None,
         "revision": runner.revision,
         "apt_refreshed": {k: list(b.refreshed) for k, b in sorted(lock.bases.items()) if b.refreshed},

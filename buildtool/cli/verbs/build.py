@@ -37,9 +37,6 @@ def add_build_options(p: argparse.ArgumentParser, force: bool = True) -> None:
     p.add_argument("--ca-bundle", type=Path, default=None, help="extra CA bundle for download steps (a BuildKit secret; default: site overlay)")
     p.add_argument("--logs", type=Path, default=Path("logs"), help="folder for per-node build logs (default: logs)")
     p.add_argument("--out", type=Path, default=None, help="the generated/ folder to build from (default: generated/ beside --config)")
-    p.add_argument("--no-prefetch", dest="prefetch", action="store_false",
-                   help="do not fetch a node's wheels into its uv cache while its parents still build (a throwaway build on the "
-                        "chain's python layer, for nodes two or more layers below it)")
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:
@@ -49,7 +46,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
     platform = getattr(args, "platform", DEFAULT_PLATFORM)
     return BuildOptions(out=platform_out(args.out or inputs.root / "generated", platform), lock=inputs.lock, logs=args.logs, jobs=args.jobs,
                         force=getattr(args, "force", False), ca_bundle=args.ca_bundle, output_format=getattr(args, "format", "table"),
-                        platform=platform, prefetch=getattr(args, "prefetch", True))
+                        platform=platform)
 
 
 def run(args: argparse.Namespace) -> int:
