@@ -13,6 +13,7 @@ from ..plan.dag import build_dag
 from ..plan.expand import expand
 from ..render.writer import write_file_atomically
 from .apt_resolve import utc_timestamp
+from .lock_steps import apt_keys, apt_log_dir, report_written
 from .pip import resolve_pip
 
 
@@ -35,10 +36,10 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
         print(f"error: unknown base {', '.join(unknown)} (known: {', '.join(sorted(config.bases))})", file=sys.stderr)
         return False
     if only in (None, "apt"):
-        keys = list(bases) or sorted(config.bases, key=lambda k: (bool(config.bases[k].resolve_on), k))
-        dag = build_dag(bind_bases(config, old), expand(bind_bases(config, old), old).variants)
+        bound = bind_bases(config, old)
+        dag = build_dag(bound, expand(bound, old).variants)
         try:
-            fresh = resolve_bases_apt(config, dag, keys, old, log_dir=Path(config.path).resolve().parent / "logs" / "lock", images=images)
+            fresh = resolve_bases_apt(config, dag, apt_keys(config.bases, bases), old, log_dir=apt_log_dir(config), images=images)
             if refreshed_because:  # an automatic refresh is recorded (and shown in labels) until the next deliberate lock
                 stamp = utc_timestamp()
                 fresh = {k: replace(v, refreshed=(f"{stamp} automatic refresh ({refreshed_because})"[:300],)) for k, v in fresh.items()}
@@ -55,8 +56,7 @@ def resolve_lock(config: Config, lock_path: Path, only: str | None, jobs: int, b
                   file=sys.stderr)
             return False
     write_file_atomically(lock_path, dump_lock(lock))
-    print(f"wrote {lock_path}: {len(lock.bases)} bases, {sum(len(b.packages) for b in lock.bases.values())} .debs, "
-          f"{len(lock.pip)} pip sets ({sets} pip resolutions) in {time.monotonic() - started:.0f} s")
+    report_written(lock_path, lock, sets, started)
     if bases:  # re-locking named bases (a refresh) is linux/amd64's; another platform's: `buildtool lock --platform P --base KEY`
         return True
     from ..plan.platforms import extra_platforms

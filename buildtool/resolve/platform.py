@@ -21,6 +21,7 @@ from ..lock.format import Lock, bind_bases, dump_lock, load_lock, platform_lock
 from ..plan.dag import build_dag
 from ..plan.platforms import platform_config, platform_variants
 from ..render.writer import write_file_atomically
+from .lock_steps import apt_keys, apt_log_dir, report_written
 
 
 def resolve_platform_lock(config: Config, lock_path: Path, platform: str, only: str | None, jobs: int, bases: tuple[str, ...] = (),
@@ -43,11 +44,10 @@ def resolve_platform_lock(config: Config, lock_path: Path, platform: str, only: 
         print(f"error: no base {', '.join(unknown)} for {platform} (made for it: {', '.join(sorted(view.bases))})", file=sys.stderr)
         return False
     if only in (None, "apt"):
-        keys = list(bases) or sorted(view.bases, key=lambda k: (bool(view.bases[k].resolve_on), k))
         bound = bind_bases(view, old)
         dag = build_dag(bound, platform_variants(config, bound, old))
         try:
-            lock.bases.update(resolve_bases_apt(view, dag, keys, old, log_dir=Path(config.path).resolve().parent / "logs" / "lock"))
+            lock.bases.update(resolve_bases_apt(view, dag, apt_keys(view.bases, bases), old, log_dir=apt_log_dir(config)))
         except (AptResolveError, OperationError) as exc:
             print(f"error: apt ({platform}): {exc}; {lock_path} not written", file=sys.stderr)
             return False
@@ -58,6 +58,5 @@ def resolve_platform_lock(config: Config, lock_path: Path, platform: str, only: 
                                variants=platform_variants(config, bound, lock))
     whole.platforms[platform] = lock
     write_file_atomically(lock_path, dump_lock(whole))
-    print(f"wrote {lock_path} ({platform}): {len(lock.bases)} bases, {sum(len(b.packages) for b in lock.bases.values())} .debs, "
-          f"{len(lock.pip)} pip sets ({sets} pip resolutions) in {time.monotonic() - started:.0f} s")
+    report_written(lock_path, lock, sets, started, f" ({platform})")
     return ok
